@@ -1,0 +1,282 @@
+"""The Store protocol: the one seam between misthook and its databases.
+
+Two kinds of data live in a store:
+
+* **Documents**: JSON objects in named collections (orgs, sites, webhooks, audit
+  logs, delivery records ...). Every collection has the same shape: ``id``,
+  ``org_id``, ``site_id``, an ``owner`` key (e.g. the webhook of a delivery), a
+  ``lookup`` key (e.g. the hash of a token) and a ``time`` key, all indexed, plus the
+  whole document. ``COLLECTIONS`` names which document field fills each column.
+  Queries filter on any field; filters on columns use indexes.
+* **The event log and its streams** (the delivery hot path): events get a growing
+  sequence number; a stream is one webhook x one topic with a cursor (the last
+  sequence delivered), a retry state and a lease.
+
+All writes go through ``commit(ops)``: the list of operations is applied in ONE
+transaction, so an API change, its audit entry and the audit event are stored
+together or not at all. Reads are plain calls.
+
+Implementations: ``memory`` (tests), ``sqlite`` (the embedded default),
+``postgres`` (many workers). They pass the same contract suite
+(tests/integration/test_store_contract.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, Protocol
+
+Doc = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class CollectionSpec:
+    """Which document fields fill the indexed columns of a collection."""
+
+    owner_field: str | None = None
+    lookup_field: str | None = None
+    time_field: str = "created_time"
+
+
+COLLECTIONS: dict[str, CollectionSpec] = {
+    "orgs": CollectionSpec(),
+    "sites": CollectionSpec(),
+    "admins": CollectionSpec(lookup_field="email"),
+    "tokens": CollectionSpec(owner_field="admin_id", lookup_field="key_hash"),
+    "webhooks": CollectionSpec(),
+    "audit_logs": CollectionSpec(owner_field="admin_id", time_field="timestamp"),
+    "deliveries": CollectionSpec(owner_field="webhook_id", lookup_field="status",
+                                 time_field="timestamp"),
+    "parked": CollectionSpec(owner_field="webhook_id", time_field="timestamp"),
+    "bins": CollectionSpec(),
+    "bin_requests": CollectionSpec(owner_field="bin_id", time_field="timestamp"),
+    "devices": CollectionSpec(lookup_field="mac"),
+    "device_events": CollectionSpec(owner_field="mac", lookup_field="type",
+                                    time_field="timestamp"),
+    "alarms": CollectionSpec(owner_field="type", lookup_field="group", time_field="timestamp"),
+    "maps": CollectionSpec(),
+    "zones": CollectionSpec(owner_field="map_id"),
+}
+
+# Document fields stored in their own indexed column, whatever the collection.
+COLUMN_FIELDS = ("id", "org_id", "site_id")
+
+FilterOp = Literal["eq", "ne", "in", "contains", "gt", "gte", "lt", "lte", "is_null"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Filter:
+    """One condition on a document field.
+
+    ``contains`` is a case-insensitive substring test on a string field; ``in`` takes a
+    sequence; ``is_null`` takes a bool (True: field absent or null).
+    """
+
+    field: str
+    op: FilterOp
+    value: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Query:
+    """Filters (all must hold), a sort key ("-field" for descending), and a page."""
+
+    filters: tuple[Filter, ...] = ()
+    sort: str = "created_time"
+    limit: int | None = None
+    offset: int = 0
+
+
+def where(**equals: Any) -> tuple[Filter, ...]:
+    """Shorthand: ``where(org_id=x, site_id=None)`` -> equality filters (None: is null)."""
+    return tuple(
+        Filter(k, "is_null", True) if v is None else Filter(k, "eq", v) for k, v in equals.items()
+    )
+
+
+# --- event log and streams -----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append. ``body`` is the event's JSON object, serialized (orjson)."""
+
+    id: str
+    org_id: str
+    site_id: str | None
+    topic: str
+    timestamp: float
+    body: bytes
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredEvent:
+    seq: int
+    id: str
+    org_id: str
+    site_id: str | None
+    topic: str
+    timestamp: float
+    body: bytes
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Stream:
+    """One webhook x one topic: what it has delivered and when it may try again.
+
+    A stream of a site webhook matches the events of its site; one of an org webhook
+    (``site_id`` None) matches every event of its org.
+    """
+
+    webhook_id: str
+    topic: str
+    org_id: str
+    site_id: str | None
+    cursor: int = 0
+    attempt: int = 0
+    next_attempt_at: float = 0.0
+    failing_since: float | None = None
+    lease_owner: str | None = None
+    lease_until: float = 0.0
+
+
+# --- operations of commit() ----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Put:
+    """Insert the document, or replace the one with the same id."""
+
+    collection: str
+    doc: Doc
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Delete:
+    collection: str
+    id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeleteWhere:
+    """Delete every document of a collection matching all filters."""
+
+    collection: str
+    filters: tuple[Filter, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AppendEvents:
+    """Append events to the log; ``CommitResult.event_seqs`` gets their numbers."""
+
+    events: Sequence[NewEvent]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OpenStream:
+    """Create a stream if absent, its cursor at the newest event (no history).
+
+    Existing streams are left as they are.
+    """
+
+    webhook_id: str
+    topic: str
+    org_id: str
+    site_id: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CloseStreams:
+    """Delete the streams of a webhook, all or only those not in ``keep_topics``."""
+
+    webhook_id: str
+    keep_topics: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SaveStream:
+    """Write a stream's cursor and retry state.
+
+    Applied only while ``owner`` still holds the lease (an expired lease taken over by
+    another worker makes this a no-op). ``release`` ends the lease.
+    """
+
+    webhook_id: str
+    topic: str
+    owner: str
+    cursor: int
+    attempt: int
+    next_attempt_at: float
+    failing_since: float | None
+    release: bool = True
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PruneEvents:
+    """Delete events older than ``before`` (epoch seconds)."""
+
+    before: float
+
+
+Op = Put | Delete | DeleteWhere | AppendEvents | OpenStream | CloseStreams | SaveStream | PruneEvents
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CommitResult:
+    event_seqs: list[int]
+
+
+class Store(Protocol):
+    """What misthook needs from a database. Driver errors surface as StoreError."""
+
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    async def close(self) -> None: ...
+
+    async def schema_version(self) -> int: ...
+
+    # documents
+    async def get(self, collection: str, id: str) -> Doc | None: ...
+
+    async def find_one(self, collection: str, filters: tuple[Filter, ...]) -> Doc | None: ...
+
+    async def query(self, collection: str, query: Query) -> list[Doc]: ...
+
+    async def count(self, collection: str, filters: tuple[Filter, ...]) -> int: ...
+
+    async def count_distinct(
+        self, collection: str, filters: tuple[Filter, ...], field: str, limit: int
+    ) -> list[tuple[Any, int]]:
+        """(value, count) per distinct value of ``field``, most frequent first."""
+
+    async def commit(self, ops: Sequence[Op]) -> CommitResult: ...
+
+    # event log
+    async def max_seq(self) -> int: ...
+
+    async def read_events(
+        self, topic: str, org_id: str, site_id: str | None, after_seq: int, limit: int
+    ) -> list[StoredEvent]:
+        """Events of ``topic`` after ``after_seq`` in order; ``site_id`` None: all the org."""
+
+    async def oldest_seq(self) -> int:
+        """Sequence of the oldest event kept (0 when the log is empty)."""
+
+    # streams
+    async def lease_streams(
+        self, owner: str, now: float, lease_s: float, limit: int
+    ) -> list[Stream]:
+        """Take up to ``limit`` streams that are due, have events after their cursor and
+        are not leased by a live owner; no stream is leased by two owners at once."""
+
+    async def renew_leases(
+        self, owner: str, keys: Sequence[tuple[str, str]], until: float
+    ) -> None: ...
+
+    async def list_streams(self, webhook_id: str) -> list[Stream]: ...
+
+    # wake-ups across processes (PostgreSQL LISTEN/NOTIFY; in-process otherwise)
+    async def listen(self, on_wake: Callable[[], None]) -> None:
+        """Call ``on_wake`` whenever another process appended events."""
