@@ -1,0 +1,86 @@
+"""The one entrance for events.
+
+Producers (API changes, device reports, alarm rules, location ingest, the publish API,
+ping) turn events into an ``AppendEvents`` operation with ``prepare`` and commit it,
+together with whatever else changed, through ``commit``; the store appends them to the
+event log in the same transaction. After the commit the local workers are woken (other
+processes are woken by the store: PostgreSQL NOTIFY, or their polling).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from misthook.store.base import AppendEvents, CommitResult, NewEvent, Op, Store
+
+
+class Bus:
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._clock = clock
+        self._wakers: list[Callable[[], None]] = []
+
+    def on_publish(self, waker: Callable[[], None]) -> None:
+        """Register a callback run after every commit that appended events."""
+        self._wakers.append(waker)
+
+    def prepare(
+        self,
+        org_id: str,
+        site_id: str | None,
+        topic: str,
+        events: Sequence[Mapping[str, Any]],
+    ) -> AppendEvents:
+        """Events as they will be delivered: ``id``, ``org_id``, ``site_id`` and
+        ``timestamp`` filled in when absent; serialized once, here."""
+        now = self._clock()
+        new: list[NewEvent] = []
+        for raw in events:
+            event = dict(raw)
+            event_id = event.get("id")
+            if not isinstance(event_id, str) or not event_id:
+                event_id = str(uuid.uuid4())
+                event["id"] = event_id
+            event.setdefault("org_id", org_id)
+            if site_id is not None:
+                event.setdefault("site_id", site_id)
+            timestamp = event.get("timestamp")
+            if not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
+                timestamp = now
+                event["timestamp"] = now
+            new.append(
+                NewEvent(
+                    id=event_id,
+                    org_id=org_id,
+                    site_id=site_id,
+                    topic=topic,
+                    timestamp=float(timestamp),
+                    body=orjson.dumps(event),
+                )
+            )
+        return AppendEvents(new)
+
+    async def commit(self, ops: Sequence[Op]) -> CommitResult:
+        """Apply ``ops`` in one transaction; wake the workers if events were appended."""
+        result = await self._store.commit(ops)
+        if any(isinstance(op, AppendEvents) and op.events for op in ops):
+            for waker in self._wakers:
+                waker()
+        return result
+
+    async def publish(
+        self,
+        org_id: str,
+        site_id: str | None,
+        topic: str,
+        events: Sequence[Mapping[str, Any]],
+    ) -> list[str]:
+        """Append ``events`` durably and return their ids (stored before this returns)."""
+        op = self.prepare(org_id, site_id, topic, events)
+        await self.commit([op])
+        return [e.id for e in op.events]
