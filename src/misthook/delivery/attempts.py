@@ -1,0 +1,154 @@
+"""One delivery attempt: build the request, send it, describe what happened.
+
+Shared by the worker (the hot path) and by the resend/recover use cases, so that every
+POST misthook makes is built, signed, sent and logged the same way.
+
+The delivery record (collection ``deliveries``) has Mist's ``webhook_delivery`` fields
+(``id, org_id, site_id, webhook_id, topic, status, status_code, error, req_url,
+req_headers, req_payload, resp_headers, resp_body, timestamp``), where the header maps
+are JSON strings of Go-style ``{"Name": ["value"]}`` maps and ``req_payload`` is the exact
+body sent. misthook adds three extras, dropped by nothing and ignored by Mist clients:
+``attempt`` (1 for the first try of a message), ``event_ids`` (the ids in the body) and
+``latency_ms`` (time to the response, or to the failure).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from misthook.delivery import message
+from misthook.delivery.message import MessageError, OutgoingRequest, PreparedWebhook
+from misthook.delivery.oauth2 import OAuth2Tokens
+from misthook.delivery.sender import Sender, SendOutcome
+from misthook.store.base import Doc
+
+# Part of a response body kept in the log when Config gives no bound.
+DEFAULT_RESP_BODY_MAX_BYTES = 4096
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Attempt:
+    """A finished attempt: what was sent and what came back."""
+
+    request: OutgoingRequest
+    outcome: SendOutcome
+
+
+async def send_message(
+    sender: Sender,
+    tokens: OAuth2Tokens | None,
+    webhook: Mapping[str, Any],
+    topic: str,
+    event_bodies: Sequence[bytes],
+    *,
+    prepared: PreparedWebhook | None = None,
+) -> Attempt:
+    """POST one message; an oauth2 webhook answered 401 gets one fresh token and one retry.
+
+    ``prepared`` is ``message.prepare(webhook)`` worked out once by the caller (the worker
+    does it once per lease). A webhook that cannot be delivered as configured
+    (``MessageError``) gives a failed attempt that sent nothing.
+    """
+    try:
+        prepared = prepared or message.prepare(webhook)
+        oauth2 = tokens is not None and prepared.type == "oauth2"
+        bearer = await tokens.token(webhook) if oauth2 and tokens is not None else None
+        request = prepared.request(topic, event_bodies, bearer_token=bearer)
+    except MessageError as exc:
+        return _undeliverable(webhook, topic, event_bodies, str(exc))
+    outcome = await sender.send(request)
+    if oauth2 and tokens is not None and outcome.status_code == 401:
+        tokens.invalidate(webhook)
+        try:
+            bearer = await tokens.token(webhook)
+            request = prepared.request(topic, event_bodies, bearer_token=bearer)
+        except MessageError as exc:
+            return _undeliverable(webhook, topic, event_bodies, str(exc))
+        outcome = await sender.send(request)
+    return Attempt(request, outcome)
+
+
+def _undeliverable(
+    webhook: Mapping[str, Any], topic: str, event_bodies: Sequence[bytes], error: str
+) -> Attempt:
+    url = message.redact_url(str(webhook.get("url") or ""))
+    request = OutgoingRequest(url, {}, message.build_body(topic, event_bodies), True)
+    outcome = SendOutcome(
+        ok=False,
+        status_code=None,
+        error=f"not sent: {error}",
+        resp_headers={},
+        resp_body=b"",
+        latency_s=0.0,
+        retry_after_s=None,
+    )
+    return Attempt(request, outcome)
+
+
+def bodies_of_payload(payload: bytes | str) -> tuple[str, list[bytes]]:
+    """The topic and event bodies of a message built earlier (for resend and recover).
+
+    Events were serialized with orjson, which writes the same bytes again when a body it
+    wrote is parsed and dumped, so the rebuilt message equals the original byte for byte.
+    """
+    parsed = orjson.loads(payload)
+    return str(parsed["topic"]), [orjson.dumps(e) for e in parsed.get("events", [])]
+
+
+def headers_json(headers: Any) -> str:
+    """A header collection as the JSON string of a Go-style map of lists."""
+    if not headers:
+        return "{}"
+    out: dict[str, list[str]] = {}
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    for name, value in items:
+        values = value if isinstance(value, list | tuple) else [value]
+        out.setdefault(str(name), []).extend(str(v) for v in values)
+    return orjson.dumps(out).decode()
+
+
+def _text(body: bytes | str | None, max_bytes: int) -> str:
+    if body is None:
+        return ""
+    raw = body.encode() if isinstance(body, str) else body
+    return raw[:max_bytes].decode("utf-8", errors="replace")
+
+
+def delivery_record(
+    attempt: Attempt,
+    webhook: Mapping[str, Any],
+    topic: str,
+    event_ids: Sequence[str],
+    *,
+    attempt_no: int,
+    now: float,
+    resp_body_max_bytes: int = DEFAULT_RESP_BODY_MAX_BYTES,
+) -> Doc:
+    """The ``deliveries`` document of one attempt (see the module docstring)."""
+    outcome = attempt.outcome
+    request = attempt.request
+    return {
+        "id": str(uuid.uuid4()),
+        "org_id": webhook.get("org_id"),
+        "site_id": webhook.get("site_id"),
+        "webhook_id": webhook["id"],
+        "topic": topic,
+        "status": "success" if outcome.ok else "failure",
+        "status_code": outcome.status_code or 0,
+        "error": outcome.error or "",
+        "req_url": request.url,
+        "req_headers": orjson.dumps(message.redact_headers(request.headers)).decode(),
+        "req_payload": request.body.decode("utf-8", errors="replace"),
+        "resp_headers": headers_json(outcome.resp_headers),
+        "resp_body": _text(outcome.resp_body, resp_body_max_bytes),
+        "timestamp": now,
+        # misthook extras
+        "attempt": attempt_no,
+        "event_ids": list(event_ids),
+        "latency_ms": round(outcome.latency_s * 1000.0, 3),
+    }

@@ -1,0 +1,391 @@
+"""The delivery worker: leases streams and drives each one through its messages.
+
+One loop per worker process. On a wake-up (the bus, PostgreSQL NOTIFY) or every
+``poll_interval_s`` it leases the streams that are due and starts one task per stream
+(never two for the same stream). A stream task:
+
+1. loads the webhook, reads the events after the cursor (many per round trip),
+2. cuts them into messages: as many events as the bounds allow (natural batching), or one
+   per message with ``single_event_per_message``,
+3. sends them; single-event streams keep a small window of messages in flight and the
+   cursor moves only past the longest acknowledged prefix, so order can only be shuffled
+   inside one window; batched streams send one message at a time, in order,
+4. hands attempt records and cursor moves to the :class:`Recorder` (bulk commits),
+5. on a failure stops, computes the next attempt time with the retry policy and gives the
+   lease back; a message whose retries are exhausted is parked (``parked`` collection,
+   with its exact body) and the cursor moves past it; a 410 or a webhook failing with no
+   success for ``disable_after_failing_s`` is disabled through ``on_disable``.
+
+Leases of streams in work are renewed by a heartbeat, so a long send is never stolen; a
+worker that dies loses its leases after ``lease_s`` and another worker takes over (the
+messages it had not acknowledged are sent again: at-least-once).
+
+Sends to one receiver host are bounded by ``max_in_flight_per_host``, each host with its
+own bound, so a black-holed host only ever holds its own streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import functools
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from misthook.config import Config
+from misthook.delivery import message
+from misthook.delivery.attempts import Attempt, delivery_record, send_message
+from misthook.delivery.message import MessageError, PreparedWebhook
+from misthook.delivery.oauth2 import OAuth2Tokens
+from misthook.delivery.recorder import Recorder
+from misthook.delivery.sender import Sender
+from misthook.domain import retry
+from misthook.domain.retry import RetryPolicy
+from misthook.errors import StoreError
+from misthook.store.base import Doc, SaveStream, Store, StoredEvent, Stream
+
+log = logging.getLogger(__name__)
+
+# Messages in flight at once on one single-event stream (batched streams: one).
+SINGLE_EVENT_WINDOW = 16
+# Events read per round trip for a single-event stream.
+SINGLE_EVENT_READ = 512
+# Bytes of the envelope around the events: {"topic":"...","events":[...]}
+_ENVELOPE_BYTES = 32
+
+OnDisable = Callable[[str, str], Awaitable[None]]
+
+
+@dataclasses.dataclass(slots=True)
+class _State:
+    """A leased stream's progress, as it will be saved."""
+
+    cursor: int
+    attempt: int
+    failing_since: float | None
+    next_attempt_at: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Sent:
+    events: list[StoredEvent]
+    attempt: Attempt
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        sender: Sender,
+        config: Config,
+        *,
+        owner: str | None = None,
+        on_disable: OnDisable | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        max_streams: int = 1024,
+        lease_batch: int = 128,
+    ) -> None:
+        self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
+        self._store = store
+        self._sender = sender
+        self._config = config
+        self._on_disable = on_disable
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._max_streams = max_streams
+        self._lease_batch = lease_batch
+        self._policy = RetryPolicy(
+            config.retry_schedule_s, retry_after_max_s=config.retry_after_max_s
+        )
+        self._tokens = OAuth2Tokens(sender)
+        self.recorder = Recorder(store)
+        self._active: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._host_slots: dict[str, asyncio.Semaphore] = {}
+        self._wakeup = asyncio.Event()
+        self._running = False
+
+    # --- the loop ----------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Look for due streams now (events were appended)."""
+        self._wakeup.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set; streams in work are saved and released."""
+        self._running = True
+        recorder_stop = asyncio.Event()
+        recorder = asyncio.create_task(self.recorder.run(recorder_stop), name="recorder")
+        heartbeat = asyncio.create_task(self._heartbeat(stop), name="lease-heartbeat")
+        stopper = asyncio.create_task(self._wake_on(stop))
+        try:
+            await self._store.listen(self.wake)
+            while not stop.is_set():
+                self._wakeup.clear()
+                try:
+                    await self._lease_and_start()
+                except StoreError:
+                    log.exception("leasing streams failed; trying again")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._config.poll_interval_s)
+                # Let a burst of wake-ups (one per publish) become one lease query.
+                await asyncio.sleep(0.001)
+        finally:
+            self._running = False
+            for task in list(self._active.values()):
+                task.cancel()
+            await asyncio.gather(*self._active.values(), return_exceptions=True)
+            recorder_stop.set()
+            self.recorder.wake()
+            await asyncio.gather(recorder, return_exceptions=True)
+            for task in (heartbeat, stopper):
+                task.cancel()
+            await asyncio.gather(heartbeat, stopper, return_exceptions=True)
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.wake()
+
+    async def _lease_and_start(self) -> None:
+        room = min(self._lease_batch, self._max_streams - len(self._active))
+        if room <= 0:
+            return
+        now = self._clock()
+        streams = await self._store.lease_streams(self.owner, now, self._config.lease_s, room)
+        for stream in streams:
+            key = (stream.webhook_id, stream.topic)
+            if key in self._active:
+                continue
+            task = asyncio.create_task(self._drive(stream), name=f"stream {key}")
+            self._active[key] = task
+            task.add_done_callback(functools.partial(self._finished, key))
+
+    def _finished(self, key: tuple[str, str], _task: asyncio.Task[None]) -> None:
+        self._active.pop(key, None)
+        # Events may have arrived while the stream was giving its lease back.
+        self.wake()
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        period = max(self._config.lease_s / 3.0, 0.05)
+        while not stop.is_set():
+            await asyncio.sleep(period)
+            keys = list(self._active)
+            if not keys:
+                continue
+            try:
+                await self._store.renew_leases(
+                    self.owner, keys, self._clock() + self._config.lease_s
+                )
+            except StoreError:
+                log.exception("renewing %d leases failed", len(keys))
+
+    # --- one stream ----------------------------------------------------------------------
+
+    async def _drive(self, stream: Stream) -> None:
+        state = _State(stream.cursor, stream.attempt, stream.failing_since)
+        try:
+            webhook = await self._store.get("webhooks", stream.webhook_id)
+            if webhook is None or not webhook.get("enabled", True):
+                # The webhook service closes such streams; until then, do not spin on it.
+                state.next_attempt_at = self._clock() + self._config.lease_s
+                return
+            await self._deliver(stream, webhook, state)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("stream %s/%s failed", stream.webhook_id, stream.topic)
+            state.next_attempt_at = self._clock() + self._config.poll_interval_s
+        finally:
+            self.recorder.save(self._save_op(stream, state, release=True))
+            with contextlib.suppress(StoreError):
+                await asyncio.shield(self.recorder.sync())
+
+    def _save_op(self, stream: Stream, state: _State, *, release: bool) -> SaveStream:
+        return SaveStream(
+            webhook_id=stream.webhook_id,
+            topic=stream.topic,
+            owner=self.owner,
+            cursor=state.cursor,
+            attempt=state.attempt,
+            next_attempt_at=state.next_attempt_at,
+            failing_since=state.failing_since,
+            release=release,
+        )
+
+    async def _deliver(self, stream: Stream, webhook: Doc, state: _State) -> None:
+        single = bool(webhook.get("single_event_per_message"))
+        window = SINGLE_EVENT_WINDOW if single else 1
+        read_limit = SINGLE_EVENT_READ if single else self._config.batch_max_events
+        slot = self._slot(str(webhook.get("url", "")))
+        try:
+            prepared: PreparedWebhook | None = message.prepare(webhook)
+        except MessageError:
+            prepared = None  # each attempt records why it could not be sent
+        buffer: collections.deque[StoredEvent] = collections.deque()
+        read_after = state.cursor
+        in_flight: collections.deque[asyncio.Task[_Sent]] = collections.deque()
+        first_attempt_no = state.attempt + 1
+        failed: _Sent | None = None
+        try:
+            while True:
+                while failed is None and len(in_flight) < window and self._running:
+                    if not buffer:
+                        events = await self._store.read_events(
+                            stream.topic, stream.org_id, stream.site_id, read_after, read_limit
+                        )
+                        if not events:
+                            break
+                        buffer.extend(events)
+                        read_after = events[-1].seq
+                    batch = self._take(buffer, single)
+                    # Only the head message of a lease is a retry; the rest are first tries.
+                    attempt_no, first_attempt_no = first_attempt_no, 1
+                    in_flight.append(
+                        asyncio.create_task(
+                            self._attempt(webhook, prepared, stream.topic, batch, attempt_no, slot)
+                        )
+                    )
+                if not in_flight:
+                    return
+                sent = await in_flight.popleft()
+                if failed is not None:
+                    continue  # already sent; its record is written, the cursor stays
+                if sent.attempt.outcome.ok:
+                    state.cursor = sent.events[-1].seq
+                    state.attempt = 0
+                    state.failing_since = None
+                    self.recorder.save(self._save_op(stream, state, release=False))
+                else:
+                    failed = sent
+            # unreachable: the loop returns
+        finally:
+            for task in in_flight:
+                task.cancel()
+            if failed is not None:
+                await self._after_failure(stream, webhook, state, failed)
+
+    def _take(self, buffer: collections.deque[StoredEvent], single: bool) -> list[StoredEvent]:
+        if single:
+            return [buffer.popleft()]
+        max_events = self._config.batch_max_events
+        room = self._config.batch_max_bytes - _ENVELOPE_BYTES
+        batch = [buffer.popleft()]
+        room -= len(batch[0].body)
+        while buffer and len(batch) < max_events:
+            size = len(buffer[0].body) + 1
+            if size > room:
+                break
+            room -= size
+            batch.append(buffer.popleft())
+        return batch
+
+    def _slot(self, url: str) -> asyncio.Semaphore:
+        try:
+            parts = urlsplit(url)
+            host = f"{parts.hostname}:{parts.port or ''}"
+        except ValueError:
+            host = url
+        slot = self._host_slots.get(host)
+        if slot is None:
+            slot = asyncio.Semaphore(self._config.max_in_flight_per_host)
+            self._host_slots[host] = slot
+        return slot
+
+    async def _attempt(
+        self,
+        webhook: Mapping[str, Any],
+        prepared: PreparedWebhook | None,
+        topic: str,
+        events: list[StoredEvent],
+        attempt_no: int,
+        slot: asyncio.Semaphore,
+    ) -> _Sent:
+        async with slot:
+            attempt = await send_message(
+                self._sender,
+                self._tokens,
+                webhook,
+                topic,
+                [e.body for e in events],
+                prepared=prepared,
+            )
+        self.recorder.record(
+            "deliveries",
+            delivery_record(
+                attempt,
+                webhook,
+                topic,
+                [e.id for e in events],
+                attempt_no=attempt_no,
+                now=self._clock(),
+                resp_body_max_bytes=self._config.log_body_max_bytes,
+            ),
+        )
+        return _Sent(events, attempt)
+
+    async def _after_failure(
+        self, stream: Stream, webhook: Doc, state: _State, failed: _Sent
+    ) -> None:
+        now = self._clock()
+        outcome = failed.attempt.outcome
+        state.attempt += 1
+        if state.failing_since is None:
+            state.failing_since = now
+        elif now - state.failing_since > self._config.retention_s:
+            log.warning(
+                "stream %s/%s has failed for longer than the retention (%gs): events "
+                "published since its last success may have been pruned undelivered",
+                stream.webhook_id,
+                stream.topic,
+                self._config.retention_s,
+            )
+        reason = None
+        if outcome.status_code is not None and retry.disables_webhook(outcome.status_code):
+            reason = f"the receiver answered {outcome.status_code} Gone"
+        elif now - state.failing_since >= self._config.disable_after_failing_s:
+            days = self._config.disable_after_failing_s / 86400.0
+            reason = f"every delivery failed for {days:g} days"
+        if reason is not None and self._on_disable is not None:
+            log.warning("disabling webhook %s: %s", stream.webhook_id, reason)
+            await self._on_disable(stream.webhook_id, reason)
+            state.next_attempt_at = now + self._config.lease_s
+            return
+        delay = self._policy.next_delay_s(
+            state.attempt,
+            status_code=outcome.status_code,
+            retry_after_s=outcome.retry_after_s,
+            rng=self._rng,
+        )
+        if delay is not None:
+            state.next_attempt_at = now + delay
+            return
+        self.recorder.record("parked", self._parked(webhook, stream.topic, failed, state, now))
+        state.cursor = failed.events[-1].seq
+        state.attempt = 0
+        state.next_attempt_at = now
+
+    def _parked(self, webhook: Doc, topic: str, failed: _Sent, state: _State, now: float) -> Doc:
+        outcome = failed.attempt.outcome
+        status = f"status {outcome.status_code}" if outcome.status_code else "no answer"
+        return {
+            "id": str(uuid.uuid4()),
+            "org_id": webhook.get("org_id"),
+            "site_id": webhook.get("site_id"),
+            "webhook_id": webhook["id"],
+            "topic": topic,
+            "event_ids": [e.id for e in failed.events],
+            "first_seq": failed.events[0].seq,
+            "last_seq": failed.events[-1].seq,
+            "body": failed.attempt.request.body.decode("utf-8", errors="replace"),
+            "attempts": state.attempt,
+            "reason": f"retries exhausted after {state.attempt} attempts; last: {status}"
+            + (f" ({outcome.error})" if outcome.error else ""),
+            "timestamp": now,
+        }
