@@ -1,0 +1,94 @@
+"""Composition root: the only module that picks concrete parts.
+
+``App`` holds the store, the bus, the services and (when asked) the delivery sender
+and workers. ``async with App(config).running(): ...`` opens everything in order and
+closes it in reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+
+from misthook.bus import Bus
+from misthook.config import Config
+from misthook.delivery import resolver
+from misthook.delivery.sender import Sender
+from misthook.delivery.worker import Worker
+from misthook.domain.egress import EgressPolicy
+from misthook.services.audit import AuditLog
+from misthook.services.deliveries import Deliveries
+from misthook.services.identity import Identity
+from misthook.services.orgs import Orgs
+from misthook.services.ratelimit import RateLimiter
+from misthook.services.webhooks import Webhooks
+from misthook.store import open_store
+
+log = logging.getLogger("misthook")
+
+
+class App:
+    def __init__(self, config: Config, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.store = open_store(config.database)
+        self.bus = Bus(self.store, clock)
+        self.egress = EgressPolicy(allow=config.egress_allow)
+        self.audit = AuditLog(self.store, self.bus, clock)
+        self.identity = Identity(self.store, self.bus, self.audit, clock)
+        self.orgs = Orgs(self.store, self.bus, self.audit, self.identity, clock)
+        self.webhooks = Webhooks(self.store, self.bus, self.audit, self.check_destination, clock)
+        self.rate_limiter = RateLimiter(config.rate_limit_per_hour, clock)
+        self.sender = Sender(
+            self.egress,
+            connect_timeout_s=config.connect_timeout_s,
+            total_timeout_s=config.total_timeout_s,
+            resp_body_max_bytes=config.log_body_max_bytes,
+            max_conns_per_host=config.max_in_flight_per_host,
+        )
+        self.deliveries = Deliveries(self.store, self.bus, self.sender, config, clock)
+        self.worker: Worker | None = None
+
+    async def check_destination(self, url: str) -> str | None:
+        """Create-time egress check of a webhook URL (None: deliveries may go there)."""
+        return await resolver.check_destination(self.egress, url)
+
+    async def open(self) -> None:
+        await self.store.open()
+        await self.sender.start()
+
+    async def close(self) -> None:
+        await self.sender.close()
+        await self.store.close()
+
+    @contextlib.asynccontextmanager
+    async def running(self, *, workers: bool = False) -> AsyncIterator[App]:
+        """The app opened; with ``workers``, delivery workers running until exit."""
+        await self.open()
+        stop = asyncio.Event()
+        task: asyncio.Task[None] | None = None
+        try:
+            if workers:
+                self.worker = Worker(
+                    self.store,
+                    self.sender,
+                    self.config,
+                    owner=f"{socket.gethostname()}:{os.getpid()}",
+                    on_disable=self.webhooks.disable,
+                    clock=self.clock,
+                )
+                self.bus.on_publish(self.worker.wake)
+                await self.store.listen(self.worker.wake)
+                task = asyncio.create_task(self.worker.run(stop), name="misthook-worker")
+            yield self
+        finally:
+            stop.set()
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=self.config.total_timeout_s + 5)
+            await self.close()

@@ -1,0 +1,208 @@
+"""The `misthook` command line. Every option can also come from MISTHOOK_<NAME>."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from misthook.app import App
+from misthook.config import Config, load_config
+from misthook.errors import ConfigError
+from misthook.services.bootstrap import initialize
+
+DATABASE_HELP = "SQLite file path (default ./misthook.db), memory://, or a postgresql:// URL."
+
+
+def _config(**overrides: Any) -> Config:
+    try:
+        return load_config(**overrides)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _run(coro: Any) -> Any:
+    try:
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        return asyncio.run(coro)
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@click.group(
+    context_settings={"auto_envvar_prefix": "MISTHOOK", "help_option_names": ["-h", "--help"]}
+)
+@click.version_option(package_name="misthook")
+def main() -> None:
+    """misthook: self-hosted, Mist-compatible webhooks."""
+
+
+@main.command()
+@click.option("--database", default=None, help=DATABASE_HELP)
+@click.option("--json", "as_json", is_flag=True, help='Print {"org_id","site_id","token"} only.')
+@click.option("--admin-email", default=None, help="Sign-in email of the superuser.")
+@click.option(
+    "--admin-password",
+    default=None,
+    help="Sign-in password of the superuser (generated and printed if unset).",
+)
+def init(
+    database: str | None, as_json: bool, admin_email: str | None, admin_password: str | None
+) -> None:
+    """Create the schema, "Default Org", "Default Site", a superuser and an API token.
+
+    Run again, it creates nothing twice: it prints the same ids and a fresh token."""
+    cfg = _config(database=database, admin_email=admin_email, admin_password=admin_password)
+
+    async def go() -> None:
+        app = App(cfg)
+        await app.store.open()
+        try:
+            result = await initialize(
+                app.store,
+                app.identity,
+                app.orgs,
+                admin_email=cfg.admin_email,
+                admin_password=cfg.admin_password,
+            )
+        finally:
+            await app.store.close()
+        if as_json:
+            click.echo(
+                orjson.dumps(
+                    {"org_id": result.org_id, "site_id": result.site_id, "token": result.token}
+                ).decode()
+            )
+            return
+        click.echo("misthook is initialized" + (" (new database)" if result.created else ""))
+        click.echo(f"  database:  {cfg.database}")
+        click.echo(f"  org_id:    {result.org_id}")
+        click.echo(f"  site_id:   {result.site_id}")
+        click.echo(f"  API token: {result.token}   (shown once; use Authorization: Token <key>)")
+        click.echo(f"  sign-in:   {result.admin_email}")
+        if result.admin_password:
+            click.echo(f"  password:  {result.admin_password}   (shown once)")
+
+    _run(go())
+
+
+@main.command()
+@click.option("--database", default=None, help=DATABASE_HELP)
+def migrate(database: str | None) -> None:
+    """Apply pending schema migrations (init and serve do it too)."""
+    cfg = _config(database=database)
+
+    async def go() -> None:
+        app = App(cfg)
+        await app.store.open()
+        version = await app.store.schema_version()
+        await app.store.close()
+        click.echo(f"schema version {version}")
+
+    _run(go())
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port to listen on (default 8000).")
+@click.option("--database", default=None, help=DATABASE_HELP)
+@click.option("--tls-cert", default=None, help="PEM certificate: serve HTTPS.")
+@click.option("--tls-key", default=None, help="PEM private key of --tls-cert.")
+@click.option(
+    "--tls-self-signed",
+    is_flag=True,
+    default=None,
+    help="Serve HTTPS with a certificate generated now.",
+)
+@click.option(
+    "--workers/--no-workers",
+    "serve_workers",
+    default=None,
+    help="Run delivery workers in this process (default on).",
+)
+def serve(
+    host: str | None,
+    port: int | None,
+    database: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    tls_self_signed: bool | None,
+    serve_workers: bool | None,
+) -> None:
+    """Serve the API, the web UI and (by default) the delivery workers."""
+    import uvicorn
+
+    from misthook.api.asgi import create_asgi
+
+    cfg = _config(
+        host=host,
+        port=port,
+        database=database,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_self_signed=tls_self_signed,
+        serve_workers=serve_workers,
+    )
+    _setup_logging()
+    cert, key = cfg.tls_cert or None, cfg.tls_key or None
+    if cfg.tls_self_signed:
+        from misthook.tls import write_self_signed
+
+        tls_dir = Path(tempfile.mkdtemp(prefix="misthook-tls-"))
+        cert_path, key_path, fingerprint = write_self_signed(tls_dir, cfg.host)
+        cert, key = str(cert_path), str(key_path)
+        click.echo(f"self-signed certificate {cert} (SHA-256 {fingerprint})", err=True)
+    scheme = "https" if cert else "http"
+    api = create_asgi(App(cfg), workers=cfg.serve_workers)
+    click.echo(
+        f"misthook serving on {scheme}://{cfg.host}:{cfg.port}/ (API docs at /api/v1/docs)",
+        err=True,
+    )
+    uvicorn.run(
+        api,
+        host=cfg.host,
+        port=cfg.port,
+        ssl_certfile=cert,
+        ssl_keyfile=key,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@main.command()
+@click.option("--database", default=None, help=DATABASE_HELP)
+def worker(database: str | None) -> None:
+    """Run delivery workers only (scale out: many of them on one PostgreSQL)."""
+    cfg = _config(database=database)
+    _setup_logging()
+
+    async def go() -> None:
+        app = App(cfg)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with app.running(workers=True):
+            click.echo("misthook worker running; Ctrl-C stops it", err=True)
+            await stop.wait()
+
+    _run(go())
