@@ -128,13 +128,16 @@ def validate_webhook(
     if current is not None:
         _restore_redacted(merged, current)
 
+    # Checked in field order, so the first error a user sees is about the first field.
+    name = _check_name(merged.get("name"))
+    url = _check_url("url", merged.get("url"))
     webhook_type = _check_type(merged.get("type"))
     if scope == "org":
         _check_no_org_asset_filter(merged)
     topics = _check_topics(merged.get("topics"), scope)
     result: dict[str, Any] = {
-        "name": _check_name(merged.get("name")),
-        "url": _check_url("url", merged.get("url")),
+        "name": name,
+        "url": url,
         "secret": _check_secret(merged.get("secret")),
         "topics": topics,
         "type": webhook_type,
@@ -314,8 +317,10 @@ def _check_oauth2(merged: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _check_no_org_asset_filter(merged: Mapping[str, Any]) -> None:
-    """Mist's own message for a filtered asset webhook at org level wins over "topic not
-    available for org webhooks"."""
+    """Reject a filtered asset webhook at org level with Mist's own message.
+
+    Runs before the topic check, whose "not available for org webhooks" would win otherwise.
+    """
     topics = merged.get("topics")
     if not merged.get("assetfilter_ids") or not isinstance(topics, list):
         return
