@@ -22,6 +22,9 @@ messages it had not acknowledged are sent again: at-least-once).
 
 Sends to one receiver host are bounded by ``max_in_flight_per_host``, each host with its
 own bound, so a black-holed host only ever holds its own streams.
+
+The worker also prunes events and delivery records older than ``retention_s`` (see
+``retention``); several workers doing it at once is harmless.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from misthook.delivery.attempts import Attempt, delivery_record, send_message
 from misthook.delivery.message import MessageError, PreparedWebhook
 from misthook.delivery.oauth2 import OAuth2Tokens
 from misthook.delivery.recorder import Recorder
+from misthook.delivery.retention import Retention
 from misthook.delivery.sender import Sender
 from misthook.domain import retry
 from misthook.domain.retry import RetryPolicy
@@ -79,6 +83,12 @@ class _Sent:
     attempt: Attempt
 
 
+def wire_topic(stream_topic: str) -> str:
+    """The topic a stream's messages carry: a stream topic may be qualified
+    (``ping:<webhook_id>``, the ping of one webhook) and is delivered as ``ping``."""
+    return stream_topic.partition(":")[0]
+
+
 class Worker:
     def __init__(
         self,
@@ -92,6 +102,7 @@ class Worker:
         rng: random.Random | None = None,
         max_streams: int = 1024,
         lease_batch: int = 128,
+        prune: bool = True,
     ) -> None:
         self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
         self._store = store
@@ -107,6 +118,7 @@ class Worker:
         )
         self._tokens = OAuth2Tokens(sender)
         self.recorder = Recorder(store)
+        self._retention = Retention(store, config.retention_s, clock=clock) if prune else None
         self._active: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._wakeup = asyncio.Event()
@@ -125,6 +137,9 @@ class Worker:
         recorder = asyncio.create_task(self.recorder.run(recorder_stop), name="recorder")
         heartbeat = asyncio.create_task(self._heartbeat(stop), name="lease-heartbeat")
         stopper = asyncio.create_task(self._wake_on(stop))
+        background = [heartbeat, stopper]
+        if self._retention is not None:
+            background.append(asyncio.create_task(self._retention.run(stop), name="retention"))
         try:
             await self._store.listen(self.wake)
             while not stop.is_set():
@@ -145,9 +160,9 @@ class Worker:
             recorder_stop.set()
             self.recorder.wake()
             await asyncio.gather(recorder, return_exceptions=True)
-            for task in (heartbeat, stopper):
+            for task in background:
                 task.cancel()
-            await asyncio.gather(heartbeat, stopper, return_exceptions=True)
+            await asyncio.gather(*background, return_exceptions=True)
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
@@ -220,6 +235,7 @@ class Worker:
         )
 
     async def _deliver(self, stream: Stream, webhook: Doc, state: _State) -> None:
+        topic = wire_topic(stream.topic)
         single = bool(webhook.get("single_event_per_message"))
         window = SINGLE_EVENT_WINDOW if single else 1
         read_limit = SINGLE_EVENT_READ if single else self._config.batch_max_events
@@ -249,7 +265,7 @@ class Worker:
                     attempt_no, first_attempt_no = first_attempt_no, 1
                     in_flight.append(
                         asyncio.create_task(
-                            self._attempt(webhook, prepared, stream.topic, batch, attempt_no, slot)
+                            self._attempt(webhook, prepared, topic, batch, attempt_no, slot)
                         )
                     )
                 if not in_flight:
@@ -366,7 +382,8 @@ class Worker:
         if delay is not None:
             state.next_attempt_at = now + delay
             return
-        self.recorder.record("parked", self._parked(webhook, stream.topic, failed, state, now))
+        parked = self._parked(webhook, wire_topic(stream.topic), failed, state, now)
+        self.recorder.record("parked", parked)
         state.cursor = failed.events[-1].seq
         state.attempt = 0
         state.next_attempt_at = now

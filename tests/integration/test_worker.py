@@ -1,0 +1,388 @@
+"""The delivery worker against a real store, the real sender and real receivers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import hmac
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+
+from misthook.bus import Bus
+from misthook.config import Config
+from misthook.delivery.sender import Sender
+from misthook.delivery.worker import Worker
+from misthook.domain.egress import EgressPolicy
+from misthook.store import open_store
+from misthook.store.base import OpenStream, Put, Query, Store, where
+
+ORG = str(uuid.uuid4())
+SITE = str(uuid.uuid4())
+TOPIC = "device-events"
+SECRET = "s3cret"
+
+
+# --- receivers -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Receiver:
+    """An aiohttp server that records every POST and answers from a script of statuses."""
+
+    statuses: list[int] = dataclasses.field(default_factory=list)  # popped per request
+    default_status: int = 200
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    bodies: list[bytes] = dataclasses.field(default_factory=list)
+    requests: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    paths: list[str] = dataclasses.field(default_factory=list)
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.paths.append(request.path)
+        if request.path == "/hook":
+            self.bodies.append(await request.read())
+            self.requests.append(dict(request.headers))
+        status = self.statuses.pop(0) if self.statuses else self.default_status
+        return web.Response(status=status, text="Ok", headers=self.headers)
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [e for body in self.bodies for e in orjson.loads(body)["events"]]
+
+
+@contextlib.asynccontextmanager
+async def serving(receiver: Receiver) -> AsyncIterator[Receiver]:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", receiver.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    receiver.url = f"http://127.0.0.1:{port}/hook"
+    try:
+        yield receiver
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def black_hole() -> AsyncIterator[str]:
+    """A TCP server that accepts connections and never answers."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        with contextlib.suppress(Exception):
+            while await reader.read(65536):
+                pass
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/hook"
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+
+
+# --- fixtures --------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    database = "memory://" if request.param == "memory" else str(tmp_path / "misthook.db")
+    opened = open_store(database)
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def make_config(**overrides: Any) -> Config:
+    values: dict[str, Any] = {
+        "egress_allow": ("127.0.0.0/8",),
+        "poll_interval_s": 0.05,
+        "lease_s": 5.0,
+        "retry_schedule_s": (0.05, 0.05),
+        "total_timeout_s": 5.0,
+    }
+    values.update(overrides)
+    return Config(**values)
+
+
+@contextlib.asynccontextmanager
+async def sending(config: Config) -> AsyncIterator[Sender]:
+    sender = Sender(
+        EgressPolicy(allow=config.egress_allow),
+        connect_timeout_s=config.connect_timeout_s,
+        total_timeout_s=config.total_timeout_s,
+    )
+    await sender.start()
+    try:
+        yield sender
+    finally:
+        await sender.close()
+
+
+@contextlib.asynccontextmanager
+async def running(*workers: Worker) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(w.run(stop)) for w in workers]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+
+
+async def add_webhook(store: Store, url: str, **fields: Any) -> dict[str, Any]:
+    doc = {
+        "id": str(uuid.uuid4()),
+        "org_id": ORG,
+        "site_id": SITE,
+        "name": "test",
+        "type": "http-post",
+        "url": url,
+        "secret": SECRET,
+        "topics": [TOPIC],
+        "enabled": True,
+        "verify_cert": True,
+        "single_event_per_message": False,
+        "created_time": time.time(),
+    }
+    doc.update(fields)
+    await store.commit([Put("webhooks", doc), OpenStream(doc["id"], TOPIC, ORG, doc["site_id"])])
+    return doc
+
+
+async def until(check: Callable[[], bool | Awaitable[bool]], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def publish(bus: Bus, count: int, start: int = 0) -> list[str]:
+    return await bus.publish(ORG, SITE, TOPIC, [{"n": i} for i in range(start, start + count)])
+
+
+async def deliveries(store: Store, webhook_id: str) -> list[dict[str, Any]]:
+    return await store.query("deliveries", Query(where(webhook_id=webhook_id), sort="timestamp"))
+
+
+# --- tests -----------------------------------------------------------------------------
+
+
+async def test_backlog_goes_out_as_one_signed_batch(store: Store) -> None:
+    """Events waiting when the worker starts leave in ONE signed, topic-first message."""
+    config = make_config()
+    async with serving(Receiver()) as rx, sending(config) as sender:
+        hook = await add_webhook(store, rx.url)
+        ids = await publish(Bus(store), 500)
+        worker = Worker(store, sender, config)
+        async with running(worker):
+            await until(lambda: len(rx.events) >= 500)
+        assert len(rx.bodies) == 1
+        body = rx.bodies[0]
+        assert body.startswith(b'{"topic":"device-events","events":[')
+        assert [e["id"] for e in rx.events] == ids
+        expected = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert rx.requests[0]["X-Mist-Signature-v2"] == expected
+        [record] = await deliveries(store, hook["id"])
+        assert record["status"] == "success"
+        assert record["req_payload"] == body.decode()
+        assert record["event_ids"] == ids
+        assert "[redacted]" in record["req_headers"]  # the signature is not logged
+
+
+async def test_batches_respect_the_event_bound_and_keep_order(store: Store) -> None:
+    """batch_max_events cuts a backlog into messages; events arrive in publish order."""
+    config = make_config(batch_max_events=100)
+    async with serving(Receiver()) as rx, sending(config) as sender:
+        await add_webhook(store, rx.url)
+        bus = Bus(store)
+        ids = await publish(bus, 350)
+        worker = Worker(store, sender, config)
+        bus.on_publish(worker.wake)
+        async with running(worker):
+            await until(lambda: len(rx.events) >= 350)
+            ids += await publish(bus, 50, start=350)
+            for n in range(20):  # trickle: whatever is due goes out together
+                ids += await publish(bus, 1, start=400 + n)
+            await until(lambda: len(rx.events) >= 420)
+        assert [len(orjson.loads(b)["events"]) for b in rx.bodies[:4]] == [100, 100, 100, 50]
+        assert [e["id"] for e in rx.events] == ids
+
+
+async def test_single_event_per_message_sends_every_event_alone(store: Store) -> None:
+    """single_event_per_message: one POST per event, each event once, cursor at the end."""
+    config = make_config()
+    async with serving(Receiver()) as rx, sending(config) as sender:
+        hook = await add_webhook(store, rx.url, single_event_per_message=True)
+        ids = await publish(Bus(store), 300)
+        worker = Worker(store, sender, config)
+        async with running(worker):
+            await until(lambda: len(rx.bodies) >= 300)
+            await until(lambda: _count(store, hook["id"], 300))
+        assert all(len(orjson.loads(b)["events"]) == 1 for b in rx.bodies)
+        assert sorted(e["id"] for e in rx.events) == sorted(ids)
+        [stream] = await store.list_streams(hook["id"])
+        assert stream.cursor == await store.max_seq()
+
+
+async def _count(store: Store, webhook_id: str, n: int) -> bool:
+    return await store.count("deliveries", where(webhook_id=webhook_id)) >= n
+
+
+async def test_a_500_is_retried_then_the_message_succeeds(store: Store) -> None:
+    """A 500 is logged as a failure and retried per schedule; the 200 moves the cursor."""
+    config = make_config()
+    async with serving(Receiver(statuses=[500])) as rx, sending(config) as sender:
+        hook = await add_webhook(store, rx.url)
+        ids = await publish(Bus(store), 3)
+        worker = Worker(store, sender, config)
+        async with running(worker):
+            await until(lambda: _count(store, hook["id"], 2))
+        records = await deliveries(store, hook["id"])
+        assert [(r["status"], r["status_code"], r["attempt"]) for r in records] == [
+            ("failure", 500, 1),
+            ("success", 200, 2),
+        ]
+        assert rx.bodies[0] == rx.bodies[1]  # the retry is the same message
+        assert [e["id"] for e in orjson.loads(rx.bodies[1])["events"]] == ids
+        [stream] = await store.list_streams(hook["id"])
+        assert (stream.attempt, stream.failing_since) == (0, None)
+
+
+async def test_exhausted_message_is_parked_and_the_stream_moves_on(store: Store) -> None:
+    """After the whole schedule fails, the exact body is parked and later events flow."""
+    config = make_config(retry_schedule_s=(0.02, 0.02))
+    async with serving(Receiver(default_status=503)) as rx, sending(config) as sender:
+        hook = await add_webhook(store, rx.url)
+        bus = Bus(store)
+        first = await publish(bus, 2)
+        worker = Worker(store, sender, config)
+        bus.on_publish(worker.wake)
+        async with running(worker):
+            await until(lambda: store.count("parked", where(webhook_id=hook["id"])))
+            rx.default_status = 200
+            later = await publish(bus, 1, start=2)
+            await until(lambda: any(e["id"] == later[0] for e in rx.events))
+        [parked] = await store.query("parked", Query(where(webhook_id=hook["id"])))
+        assert parked["event_ids"] == first
+        assert parked["body"].encode() == rx.bodies[0]
+        assert len(rx.bodies) == 4  # three attempts of the parked message, then the new one
+        assert [e["id"] for e in orjson.loads(rx.bodies[-1])["events"]] == later
+
+
+async def test_410_gone_disables_the_webhook(store: Store) -> None:
+    """A 410 answer calls on_disable(webhook_id, reason) and is not retried."""
+    config = make_config()
+    disabled: list[tuple[str, str]] = []
+
+    async def on_disable(webhook_id: str, reason: str) -> None:
+        disabled.append((webhook_id, reason))
+
+    async with serving(Receiver(default_status=410)) as rx, sending(config) as sender:
+        hook = await add_webhook(store, rx.url)
+        await publish(Bus(store), 1)
+        worker = Worker(store, sender, config, on_disable=on_disable)
+        async with running(worker):
+            await until(lambda: bool(disabled))
+            await asyncio.sleep(0.3)
+        assert disabled[0][0] == hook["id"]
+        assert "410" in disabled[0][1]
+        assert len(rx.bodies) == 1
+
+
+async def test_redirects_are_not_followed(store: Store) -> None:
+    """A 302 is a failure recorded as such; the Location target is never visited."""
+    config = make_config(retry_schedule_s=(60.0,))
+    receiver = Receiver(default_status=302)
+    async with serving(receiver) as rx, sending(config) as sender:
+        receiver.headers = {"Location": rx.url.replace("/hook", "/elsewhere")}
+        hook = await add_webhook(store, rx.url)
+        await publish(Bus(store), 1)
+        worker = Worker(store, sender, config)
+        async with running(worker):
+            await until(lambda: _count(store, hook["id"], 1))
+            await asyncio.sleep(0.2)
+        [record] = await deliveries(store, hook["id"])
+        assert (record["status"], record["status_code"]) == ("failure", 302)
+        assert "/elsewhere" not in rx.paths
+
+
+async def test_black_holed_receiver_does_not_slow_a_healthy_one(store: Store) -> None:
+    """While one receiver never answers, another gets its events at once."""
+    config = make_config(total_timeout_s=30.0)
+    async with black_hole() as dead_url, serving(Receiver()) as rx, sending(config) as sender:
+        await add_webhook(store, dead_url)
+        await add_webhook(store, rx.url, single_event_per_message=True)
+        bus = Bus(store)
+        worker = Worker(store, sender, config)
+        bus.on_publish(worker.wake)
+        async with running(worker):
+            await publish(bus, 5)
+            started = time.monotonic()
+            for n in range(100):
+                await publish(bus, 1, start=5 + n)
+            await until(lambda: len(rx.events) >= 105, timeout_s=10)
+            elapsed = time.monotonic() - started
+        assert elapsed < 5.0
+
+
+async def test_two_workers_never_send_one_stream_twice(store: Store) -> None:
+    """Two workers on one store share the streams through leases: every event once."""
+    config = make_config()
+    async with serving(Receiver()) as rx, sending(config) as sender:
+        hooks = [await add_webhook(store, rx.url, single_event_per_message=True) for _ in range(4)]
+        bus = Bus(store)
+        a = Worker(store, sender, config, owner="a")
+        b = Worker(store, sender, config, owner="b")
+        bus.on_publish(a.wake)
+        bus.on_publish(b.wake)
+        async with running(a, b):
+            ids: list[str] = []
+            for n in range(10):
+                ids += await publish(bus, 20, start=n * 20)
+            await until(lambda: len(rx.bodies) >= 4 * 200)
+            await asyncio.sleep(0.3)
+        assert len(rx.bodies) == 4 * 200
+        for hook in hooks:
+            records = await deliveries(store, hook["id"])
+            assert sorted(i for r in records for i in r["event_ids"]) == sorted(ids)
+
+
+async def test_a_dead_workers_lease_is_taken_over_after_it_expires(store: Store) -> None:
+    """A stream leased by a worker that died is delivered by another once the lease ends."""
+    config = make_config()
+    async with serving(Receiver()) as rx, sending(config) as sender:
+        await add_webhook(store, rx.url)
+        ids = await publish(Bus(store), 10)
+        leased = await store.lease_streams("dead", time.time(), 1.0, 10)
+        assert len(leased) == 1
+        started = time.monotonic()
+        async with running(Worker(store, sender, config, owner="alive")):
+            await asyncio.sleep(0.5)
+            assert rx.bodies == []  # the lease is still live
+            await until(lambda: len(rx.events) >= 10)
+        assert time.monotonic() - started >= 0.9
+        assert [e["id"] for e in rx.events] == ids
