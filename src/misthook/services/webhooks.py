@@ -19,7 +19,7 @@ from typing import Any, Literal
 from misthook.bus import Bus
 from misthook.domain import paging
 from misthook.domain.privileges import Actor, can_write, org_role, site_role
-from misthook.domain.webhook_rules import redact, validate_webhook
+from misthook.domain.webhook_rules import USER_FIELDS, redact, validate_webhook
 from misthook.errors import BadRequestError, ForbiddenError, NotFoundError
 from misthook.services.access import org_for, site_for
 from misthook.services.audit import AuditLog
@@ -162,7 +162,9 @@ class Webhooks:
         fields = validate_webhook(body, scope=scope.kind, current=current)
         if fields["url"] != current["url"]:
             await self._vet_url(fields["url"])
-        updated: Doc = {**current, **fields, "modified_time": self._clock()}
+        # the user fields are replaced as a whole: fields of another type do not linger
+        kept = {k: v for k, v in current.items() if k not in USER_FIELDS}
+        updated: Doc = {**kept, **fields, "modified_time": self._clock()}
         if fields.get("enabled"):
             updated.pop("disabled_reason", None)
         ops: list[Op] = [Put("webhooks", updated), *stream_ops(updated)]
