@@ -122,7 +122,7 @@ async def test_audit_event_shape(world: World) -> None:
 
 async def test_refused_destination_is_400_and_stores_nothing(world: World) -> None:
     """The egress check runs before anything is written."""
-    world.refused.add(HOOK["url"])
+    world.refused.add(str(HOOK["url"]))
     scope = await world.webhooks.site_scope(world.root, world.site_id)
     before = await world.store.count("audit_logs", ())
     with pytest.raises(BadRequestError) as err:
