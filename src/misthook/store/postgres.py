@@ -1,0 +1,389 @@
+"""The PostgreSQL store: many workers on one database (asyncpg pool, JSONB documents).
+
+Two details carry the delivery guarantees:
+
+* Appending events takes a transaction-scoped advisory lock before numbering them,
+  so sequence numbers become visible in increasing order. Without it, a transaction
+  holding seq 10 could commit after one holding seq 11, and a stream whose cursor
+  already passed 11 would never deliver 10.
+* ``lease_streams`` is one statement with ``FOR UPDATE SKIP LOCKED``: concurrent
+  workers never lease the same stream.
+
+Commits that append events ``NOTIFY`` the channel ``misthook_events`` in the same
+transaction; ``listen`` holds one dedicated connection that LISTENs on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
+
+import asyncpg
+import orjson
+
+from misthook.errors import StoreError
+from misthook.store import sql
+from misthook.store.base import (
+    COLLECTIONS,
+    AppendEvents,
+    CloseStreams,
+    CommitResult,
+    Delete,
+    DeleteWhere,
+    Doc,
+    Filter,
+    Op,
+    OpenStream,
+    PruneEvents,
+    Put,
+    Query,
+    SaveStream,
+    StoredEvent,
+    Stream,
+)
+
+CHANNEL = "misthook_events"
+# Keys of pg_advisory_xact_lock (any constant both sides agree on).
+_APPEND_LOCK = 0x6D69_7374_0001
+_MIGRATE_LOCK = 0x6D69_7374_0002
+
+_APPEND_EVENTS = (
+    "INSERT INTO events (seq, id, org_id, site_id, topic, timestamp, body)"
+    " SELECT nextval(pg_get_serial_sequence('events', 'seq')), u.id, u.org_id, u.site_id,"
+    " u.topic, u.timestamp, u.body"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::bytea[])"
+    " WITH ORDINALITY AS u(id, org_id, site_id, topic, timestamp, body, ord)"
+    " ORDER BY u.ord RETURNING seq"
+)
+_OPEN_STREAM = (
+    "INSERT INTO streams (webhook_id, topic, org_id, site_id, cursor)"
+    " VALUES ($1, $2, $3, $4, (SELECT coalesce(max(seq), 0) FROM events))"
+    " ON CONFLICT (webhook_id, topic) DO NOTHING"
+)
+_SAVE_STREAM = (
+    "UPDATE streams SET cursor = $1, attempt = $2, next_attempt_at = $3, failing_since = $4,"
+    " lease_owner = CASE WHEN $5 THEN NULL ELSE lease_owner END,"
+    " lease_until = CASE WHEN $5 THEN 0 ELSE lease_until END"
+    " WHERE webhook_id = $6 AND topic = $7 AND lease_owner = $8"
+)
+_LEASE_STREAMS = (
+    "WITH due AS (SELECT s.webhook_id, s.topic FROM streams AS s WHERE"
+    + sql.STREAM_IS_DUE.format(now="$2")
+    + " ORDER BY s.next_attempt_at LIMIT $4 FOR UPDATE OF s SKIP LOCKED)"
+    " UPDATE streams AS t SET lease_owner = $1, lease_until = $2 + $3"
+    " FROM due WHERE t.webhook_id = due.webhook_id AND t.topic = due.topic"
+    " RETURNING " + ", ".join(f"t.{c.strip()}" for c in sql.STREAM_COLUMNS.split(","))
+)
+_RENEW_LEASES = (
+    "UPDATE streams AS s SET lease_until = $3"
+    " FROM unnest($1::text[], $2::text[]) AS k(webhook_id, topic)"
+    " WHERE s.webhook_id = k.webhook_id AND s.topic = k.topic AND s.lease_owner = $4"
+)
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """Driver and connection errors surface as StoreError."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TypeError, ValueError) as exc:
+        raise StoreError(f"PostgreSQL: {exc}") from exc
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        encoder=lambda value: orjson.dumps(value).decode(),
+        decoder=orjson.loads,
+        format="text",
+    )
+
+
+def _stream(row: asyncpg.Record) -> Stream:
+    return Stream(*row.values())
+
+
+def _event(row: asyncpg.Record) -> StoredEvent:
+    return StoredEvent(*row.values())
+
+
+class PostgresStore:
+    """A Store in one PostgreSQL database."""
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self.url = url
+        self.min_size = min_size
+        self.max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+        self._listener: asyncpg.Connection | None = None
+
+    @property
+    def _db(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StoreError("The PostgreSQL store is not open.")
+        return self._pool
+
+    async def open(self) -> None:
+        with _translated():
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self.url,
+                    min_size=self.min_size,
+                    max_size=self.max_size,
+                    init=_init_connection,
+                )
+            async with self._db.acquire() as conn, conn.transaction():
+                await self._migrate(conn)
+
+    async def _migrate(self, conn: asyncpg.Connection) -> None:
+        # One migrator at a time, whatever the number of processes starting.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATE_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version"
+            " (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        current = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+        for version, script in sql.load_migrations("postgres"):
+            if version > current:
+                await conn.execute(script)
+                await conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
+                    version,
+                    time.time(),
+                )
+        ddl = [s for c in COLLECTIONS for s in sql.collection_ddl(sql.PostgresDialect(), c)]
+        await conn.execute(";\n".join(ddl))
+
+    async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        pool, self._pool = self._pool, None
+        with contextlib.suppress(Exception):
+            if listener is not None:
+                await listener.close()
+        if pool is not None:
+            with _translated():
+                await pool.close()
+
+    async def schema_version(self) -> int:
+        with _translated():
+            return int(await self._db.fetchval("SELECT max(version) FROM schema_version") or 0)
+
+    # --- documents -------------------------------------------------------------------
+
+    async def get(self, collection: str, id: str) -> Doc | None:
+        sql.spec_of(collection)
+        with _translated():
+            doc = await self._db.fetchval(f"SELECT doc FROM {collection} WHERE id = $1", id)
+        return doc if doc is None else dict(doc)
+
+    async def find_one(self, collection: str, filters: tuple[Filter, ...]) -> Doc | None:
+        found = await self.query(collection, Query(filters=filters, sort="id", limit=1))
+        return found[0] if found else None
+
+    async def query(self, collection: str, query: Query) -> list[Doc]:
+        d = sql.PostgresDialect()
+        statement = sql.select_docs(d, collection, query)
+        with _translated():
+            rows = await self._db.fetch(statement, *d.params)
+        return [row[0] for row in rows]
+
+    async def count(self, collection: str, filters: tuple[Filter, ...]) -> int:
+        d = sql.PostgresDialect()
+        statement = sql.select_count(d, collection, filters)
+        with _translated():
+            return int(await self._db.fetchval(statement, *d.params))
+
+    async def count_distinct(
+        self, collection: str, filters: tuple[Filter, ...], field: str, limit: int
+    ) -> list[tuple[Any, int]]:
+        d = sql.PostgresDialect()
+        statement = sql.select_count_distinct(d, collection, filters, field, limit)
+        with _translated():
+            rows = await self._db.fetch(statement, *d.params)
+        return [(row[0], int(row[1])) for row in rows]
+
+    # --- commit ----------------------------------------------------------------------
+
+    async def commit(self, ops: Sequence[Op]) -> CommitResult:
+        ops = list(ops)
+        seqs: list[int] = []
+        with _translated():
+            async with self._db.acquire() as conn, conn.transaction():
+                i = 0
+                while i < len(ops):
+                    j = i + 1
+                    # Consecutive ops of one kind (puts: of one collection) go as one batch.
+                    while j < len(ops) and _same_batch(ops[i], ops[j]):
+                        j += 1
+                    await self._apply(conn, ops[i:j], seqs)
+                    i = j
+                if seqs:
+                    await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
+        return CommitResult(event_seqs=seqs)
+
+    async def _apply(self, conn: asyncpg.Connection, batch: list[Op], seqs: list[int]) -> None:
+        op = batch[0]
+        if isinstance(op, Put):
+            spec = sql.spec_of(op.collection)
+            docs = [cast(Put, o).doc for o in batch]
+            rows = [(*sql.column_values(spec, doc), doc) for doc in docs]
+            await conn.executemany(sql.upsert(sql.PostgresDialect(), op.collection), rows)
+        elif isinstance(op, Delete):
+            sql.spec_of(op.collection)
+            ids = [cast(Delete, o).id for o in batch]
+            await conn.execute(f"DELETE FROM {op.collection} WHERE id = ANY($1::text[])", ids)
+        elif isinstance(op, OpenStream):
+            opens = [cast(OpenStream, o) for o in batch]
+            await conn.executemany(
+                _OPEN_STREAM, [(o.webhook_id, o.topic, o.org_id, o.site_id) for o in opens]
+            )
+        elif isinstance(op, SaveStream):
+            saves = [cast(SaveStream, o) for o in batch]
+            await conn.executemany(
+                _SAVE_STREAM,
+                [
+                    (
+                        o.cursor,
+                        o.attempt,
+                        o.next_attempt_at,
+                        o.failing_since,
+                        o.release,
+                        o.webhook_id,
+                        o.topic,
+                        o.owner,
+                    )
+                    for o in saves
+                ],
+            )
+        else:
+            for single in batch:
+                await self._apply_one(conn, single, seqs)
+
+    async def _apply_one(self, conn: asyncpg.Connection, op: Op, seqs: list[int]) -> None:
+        if isinstance(op, DeleteWhere):
+            d = sql.PostgresDialect()
+            await conn.execute(sql.delete_where(d, op.collection, op.filters), *d.params)
+        elif isinstance(op, AppendEvents):
+            if op.events:
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
+                events = op.events
+                rows = await conn.fetch(
+                    _APPEND_EVENTS,
+                    [e.id for e in events],
+                    [e.org_id for e in events],
+                    [e.site_id for e in events],
+                    [e.topic for e in events],
+                    [float(e.timestamp) for e in events],
+                    [e.body for e in events],
+                )
+                # Numbered in input order under the lock: sorted seqs are the input's.
+                seqs.extend(sorted(row[0] for row in rows))
+        elif isinstance(op, CloseStreams):
+            await conn.execute(
+                "DELETE FROM streams WHERE webhook_id = $1 AND NOT (topic = ANY($2::text[]))",
+                op.webhook_id,
+                list(op.keep_topics),
+            )
+        elif isinstance(op, PruneEvents):
+            await conn.execute("DELETE FROM events WHERE timestamp < $1", float(op.before))
+        else:
+            raise StoreError(f"Unknown operation {op!r}.")
+
+    # --- event log -------------------------------------------------------------------
+
+    async def max_seq(self) -> int:
+        with _translated():
+            return int(await self._db.fetchval("SELECT coalesce(max(seq), 0) FROM events"))
+
+    async def oldest_seq(self) -> int:
+        with _translated():
+            return int(await self._db.fetchval("SELECT coalesce(min(seq), 0) FROM events"))
+
+    async def read_events(
+        self, topic: str, org_id: str, site_id: str | None, after_seq: int, limit: int
+    ) -> list[StoredEvent]:
+        with _translated():
+            if site_id is None:
+                rows = await self._db.fetch(
+                    f"SELECT {sql.EVENT_COLUMNS} FROM events WHERE topic = $1 AND org_id = $2"
+                    " AND seq > $3 ORDER BY seq LIMIT $4",
+                    topic,
+                    org_id,
+                    after_seq,
+                    limit,
+                )
+            else:
+                rows = await self._db.fetch(
+                    f"SELECT {sql.EVENT_COLUMNS} FROM events WHERE topic = $1 AND site_id = $2"
+                    " AND org_id = $3 AND seq > $4 ORDER BY seq LIMIT $5",
+                    topic,
+                    site_id,
+                    org_id,
+                    after_seq,
+                    limit,
+                )
+        return [_event(row) for row in rows]
+
+    # --- streams ---------------------------------------------------------------------
+
+    async def lease_streams(
+        self, owner: str, now: float, lease_s: float, limit: int
+    ) -> list[Stream]:
+        with _translated():
+            rows = await self._db.fetch(_LEASE_STREAMS, owner, float(now), float(lease_s), limit)
+        return sorted((_stream(r) for r in rows), key=lambda s: s.next_attempt_at)
+
+    async def renew_leases(self, owner: str, keys: Sequence[tuple[str, str]], until: float) -> None:
+        if not keys:
+            return
+        with _translated():
+            await self._db.execute(
+                _RENEW_LEASES, [k[0] for k in keys], [k[1] for k in keys], float(until), owner
+            )
+
+    async def list_streams(self, webhook_id: str) -> list[Stream]:
+        with _translated():
+            rows = await self._db.fetch(
+                f"SELECT {sql.STREAM_COLUMNS} FROM streams WHERE webhook_id = $1"
+                ' ORDER BY topic COLLATE "C"',
+                webhook_id,
+            )
+        return [_stream(r) for r in rows]
+
+    async def listen(self, on_wake: Callable[[], None]) -> None:
+        def on_notify(conn: object, pid: int, channel: str, payload: object) -> None:
+            on_wake()
+
+        with _translated():
+            if self._listener is None:
+                self._listener = await asyncpg.connect(self.url)
+            await self._listener.add_listener(CHANNEL, on_notify)
+
+
+def _same_batch(first: Op, other: Op) -> bool:
+    if isinstance(first, Put | Delete):
+        return isinstance(other, type(first)) and other.collection == first.collection
+    return isinstance(first, OpenStream | SaveStream) and type(other) is type(first)
+
+
+# --- databases, for tests and `misthook init` ---------------------------------------
+
+_DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+async def create_database(server_url: str, name: str) -> None:
+    """Create database ``name`` on the server of ``server_url`` (a maintenance DB URL)."""
+    if not _DATABASE_NAME.match(name):
+        raise StoreError(f"Invalid database name {name!r}.")
+    with _translated():
+        conn = await asyncpg.connect(server_url)
+        try:
+            await conn.execute(f"CREATE DATABASE {name}")
+        finally:
+            await conn.close()
