@@ -7,9 +7,10 @@ import contextlib
 import dataclasses
 import hashlib
 import hmac
+import inspect
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,7 @@ async def running(*workers: Worker) -> AsyncIterator[None]:
 
 
 async def add_webhook(store: Store, url: str, **fields: Any) -> dict[str, Any]:
-    doc = {
+    doc: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "org_id": ORG,
         "site_id": SITE,
@@ -167,11 +168,11 @@ async def add_webhook(store: Store, url: str, **fields: Any) -> dict[str, Any]:
     return doc
 
 
-async def until(check: Callable[[], bool | Awaitable[bool]], timeout_s: float = 10.0) -> None:
+async def until(check: Callable[[], object], timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         result = check()
-        if not isinstance(result, bool):
+        if inspect.isawaitable(result):
             result = await result
         if result:
             return

@@ -1,0 +1,104 @@
+"""Delivery logs of a webhook: search, count, resend one message, recover parked ones.
+
+Same routes under ``/orgs/{org_id}`` and ``/sites/{site_id}``. Reading needs any role on
+the scope; resend and recover need write or admin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from misthook.api.deps import get_actor, get_app, json_body, query_params
+from misthook.app import App
+from misthook.domain.privileges import Actor
+from misthook.errors import BadRequestError
+from misthook.services.webhooks import Scope
+
+router = APIRouter(prefix="/api/v1", tags=["Webhooks"])
+
+ScopeOf = Callable[[App, Actor, str, bool], Awaitable[Scope]]
+
+
+async def _org_scope(app: App, actor: Actor, scope_id: str, write: bool) -> Scope:
+    return await app.webhooks.org_scope(actor, scope_id, write=write)
+
+
+async def _site_scope(app: App, actor: Actor, scope_id: str, write: bool) -> Scope:
+    return await app.webhooks.site_scope(actor, scope_id, write=write)
+
+
+def _add_routes(kind: str, param: str, scope_of: ScopeOf) -> None:
+    base = f"/{kind}/{{{param}}}/webhooks/{{webhook_id}}"
+    label = "org" if kind == "orgs" else "site"
+
+    async def webhook_of(request: Request, app: App, actor: Actor, write: bool) -> Any:
+        scope = await scope_of(app, actor, request.path_params[param], write)
+        # 404 unless the webhook belongs to this scope; full document for writers
+        return await app.webhooks.get(actor, scope, request.path_params["webhook_id"])
+
+    async def search_deliveries(
+        request: Request,
+        webhook_id: str,
+        actor: Actor = Depends(get_actor),
+        app: App = Depends(get_app),
+    ) -> Any:
+        webhook = await webhook_of(request, app, actor, False)
+        return await app.deliveries.search(webhook["id"], query_params(request), request.url.path)
+
+    async def count_deliveries(
+        request: Request,
+        webhook_id: str,
+        actor: Actor = Depends(get_actor),
+        app: App = Depends(get_app),
+    ) -> Any:
+        webhook = await webhook_of(request, app, actor, False)
+        return await app.deliveries.count(webhook["id"], query_params(request))
+
+    async def resend_delivery(
+        request: Request,
+        webhook_id: str,
+        delivery_id: str,
+        actor: Actor = Depends(get_actor),
+        app: App = Depends(get_app),
+    ) -> Any:
+        webhook = await webhook_of(request, app, actor, True)
+        return await app.deliveries.resend(webhook, delivery_id)
+
+    async def recover_deliveries(
+        request: Request,
+        webhook_id: str,
+        body: Any = Depends(json_body),
+        actor: Actor = Depends(get_actor),
+        app: App = Depends(get_app),
+    ) -> Any:
+        webhook = await webhook_of(request, app, actor, True)
+        if not isinstance(body, dict) or "since" not in body:
+            raise BadRequestError("invalid field: since", reason='expected {"since": <epoch>}')
+        return await app.deliveries.recover(webhook, body["since"])
+
+    for func, method, path, summary in (
+        (search_deliveries, "GET", base + "/events/search", f"Search {label} webhook deliveries"),
+        (count_deliveries, "GET", base + "/events/count", f"Count {label} webhook deliveries"),
+        (
+            resend_delivery,
+            "POST",
+            base + "/events/{delivery_id}/resend",
+            f"Send the message of one {label} webhook delivery again",
+        ),
+        (
+            recover_deliveries,
+            "POST",
+            base + "/recover",
+            f"Send again the parked messages of a {label} webhook since a time",
+        ),
+    ):
+        router.add_api_route(
+            path, func, methods=[method], summary=summary, operation_id=f"{func.__name__}_{label}"
+        )
+
+
+_add_routes("orgs", "org_id", _org_scope)
+_add_routes("sites", "site_id", _site_scope)
