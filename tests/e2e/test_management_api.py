@@ -192,7 +192,7 @@ def test_audit_log_shows_each_change(served: Served) -> None:
     for expected in (
         'Add Webhook "x"',
         'Update Webhook "x"',
-        'Delete Webhook "x"',
+        'Delete Webhook "y"',
         'Update Site "Default Site"',
     ):
         assert expected in messages

@@ -10,10 +10,26 @@ import urllib.request
 from typing import Any
 
 
+class Headers(dict[str, str]):
+    """Response headers, looked up case-insensitively (servers send them lowercase)."""
+
+    def __init__(self, items: Any) -> None:
+        super().__init__((k.lower(), v) for k, v in items)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key.lower(), default)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
+
+
 @dataclasses.dataclass
 class Answer:
     status: int
-    headers: dict[str, str]
+    headers: Headers
     body: bytes
 
     def json(self) -> Any:
@@ -54,9 +70,9 @@ class ApiClient:
             req.add_header(k, v)
         try:
             with urllib.request.urlopen(req, timeout=30, context=self._ctx) as resp:
-                return Answer(resp.status, dict(resp.headers.items()), resp.read())
+                return Answer(resp.status, Headers(resp.headers.items()), resp.read())
         except urllib.error.HTTPError as err:
-            return Answer(err.code, dict(err.headers.items()), err.read())
+            return Answer(err.code, Headers(err.headers.items()), err.read())
 
     def get(self, path: str, **kw: Any) -> Answer:
         return self.request("GET", path, **kw)
