@@ -1,0 +1,125 @@
+"""Migrations: an empty database reaches the current schema, and re-opening changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from misthook.store import open_store
+from misthook.store.base import COLLECTIONS
+from misthook.store.sql import latest_version, load_migrations
+
+CORE_TABLES = {"events", "streams", "schema_version"}
+
+
+def sqlite_schema(path: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "SELECT type, name, coalesce(sql, '') FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+    return [(str(t), str(n), str(s)) for t, n, s in rows]
+
+
+def sqlite_versions(path: Path) -> list[tuple[int, float]]:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT version, applied_at FROM schema_version").fetchall()
+
+
+async def postgres_schema(url: str) -> list[tuple[str, ...]]:
+    conn = await asyncpg.connect(url)
+    try:
+        columns = await conn.fetch(
+            "SELECT table_name, column_name, data_type, is_nullable FROM"
+            " information_schema.columns WHERE table_schema = 'public'"
+            " ORDER BY table_name, column_name"
+        )
+        indexes = await conn.fetch(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes"
+            " WHERE schemaname = 'public' ORDER BY indexname"
+        )
+    finally:
+        await conn.close()
+    return [tuple(r.values()) for r in columns] + [tuple(r.values()) for r in indexes]
+
+
+async def postgres_versions(url: str) -> list[tuple[int, float]]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT version, applied_at FROM schema_version ORDER BY 1")
+    finally:
+        await conn.close()
+    return [(r[0], r[1]) for r in rows]
+
+
+async def migrate(database: str) -> int:
+    store = open_store(database)
+    await store.open()
+    try:
+        return await store.schema_version()
+    finally:
+        await store.close()
+
+
+def test_migration_files_are_numbered_from_one() -> None:
+    """Both dialects have the same versions, numbered 1, 2, ... without gaps."""
+    for dialect in ("sqlite", "postgres"):
+        versions = [v for v, _ in load_migrations(dialect)]
+        assert versions == list(range(1, len(versions) + 1))
+    assert latest_version("sqlite") == latest_version("postgres") >= 1
+
+
+async def test_sqlite_empty_file_reaches_current_schema(tmp_path: Path) -> None:
+    """Migrating an empty SQLite file gives the current version and every table."""
+    path = tmp_path / "a.db"
+    assert await migrate(str(path)) == latest_version("sqlite")
+    tables = {name for kind, name, _ in sqlite_schema(path) if kind == "table"}
+    assert set(COLLECTIONS) | CORE_TABLES <= tables
+
+
+async def test_sqlite_migrations_are_idempotent(tmp_path: Path) -> None:
+    """Two empty files migrate to the same schema; re-opening one changes nothing."""
+    first, second = tmp_path / "a.db", tmp_path / "b.db"
+    await migrate(str(first))
+    await migrate(str(second))
+    schema, versions = sqlite_schema(first), sqlite_versions(first)
+    assert schema == sqlite_schema(second)
+    assert await migrate(str(first)) == latest_version("sqlite")
+    assert sqlite_schema(first) == schema
+    assert sqlite_versions(first) == versions  # nothing applied again
+
+
+async def test_sqlite_concurrent_first_opens(tmp_path: Path) -> None:
+    """Several stores opening one new file at once migrate it once."""
+    path = str(tmp_path / "a.db")
+    versions = await asyncio.gather(*(migrate(path) for _ in range(4)))
+    assert versions == [latest_version("sqlite")] * 4
+    assert len(sqlite_versions(Path(path))) == latest_version("sqlite")
+
+
+@pytest.mark.postgres
+async def test_postgres_empty_database_reaches_current_schema(fresh_postgres_url: str) -> None:
+    """Migrating an empty PostgreSQL database gives the current version and every table."""
+    assert await migrate(fresh_postgres_url) == latest_version("postgres")
+    tables = {row[0] for row in await postgres_schema(fresh_postgres_url)}
+    assert set(COLLECTIONS) | CORE_TABLES <= tables
+
+
+@pytest.mark.postgres
+async def test_postgres_migrations_are_idempotent(
+    fresh_postgres_url: str, postgres_url: str
+) -> None:
+    """Re-opening a migrated database changes nothing; a second database gets the same
+    schema; concurrent first opens migrate once."""
+    url = fresh_postgres_url
+    await asyncio.gather(*(migrate(url) for _ in range(3)))
+    schema, versions = await postgres_schema(url), await postgres_versions(url)
+    assert len(versions) == latest_version("postgres")
+    assert await migrate(url) == latest_version("postgres")
+    assert await postgres_schema(url) == schema
+    assert await postgres_versions(url) == versions
+    await migrate(postgres_url)
+    assert await postgres_schema(postgres_url) == schema
