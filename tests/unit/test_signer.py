@@ -52,3 +52,14 @@ def test_receiver_reference_computation_agrees() -> None:
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(headers["X-Mist-Signature-v2"], expected)
     assert headers["X-Mist-Signature"] == hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+
+
+def test_long_secrets_and_many_bodies_match_the_stdlib() -> None:
+    """Secrets longer than a hash block are hashed first (RFC 2104), as hmac does;
+    the cached key state is reused without leaking one body into the next."""
+    for secret in ("k", "x" * 64, "y" * 65, "z" * 200, "mist-test-secret"):
+        for body in (b"", b"a", b"b" * 1000):
+            headers = signature_headers(secret, body)
+            key = secret.encode()
+            assert headers["X-Mist-Signature-v2"] == hmac.new(key, body, hashlib.sha256).hexdigest()
+            assert headers["X-Mist-Signature"] == hmac.new(key, body, hashlib.sha1).hexdigest()
