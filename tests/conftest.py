@@ -90,9 +90,7 @@ def fresh_postgres_url(postgres_databases: PostgresDatabases) -> Iterator[str]:
     postgres_databases.drop(url)
 
 
-@pytest.fixture(
-    params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Where a fresh store lives: memory://, a SQLite file, or a PostgreSQL database."""
     if request.param == "memory":

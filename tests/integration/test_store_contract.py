@@ -114,11 +114,12 @@ async def test_documents_round_trip_exactly(store: Store) -> None:
 
 async def test_returned_documents_are_copies(store: Store) -> None:
     """Changing a document after put, or a returned one, does not change the stored one."""
-    doc = {"id": "o1", "name": "A", "list": [1]}
+    doc: dict[str, Any] = {"id": "o1", "name": "A", "list": [1]}
     await store.commit([Put("orgs", doc)])
     doc["list"].append(2)
     got = await store.get("orgs", "o1")
     assert got == {"id": "o1", "name": "A", "list": [1]}
+    assert got is not None
     got["name"] = "changed"
     assert (await store.get("orgs", "o1")) == {"id": "o1", "name": "A", "list": [1]}
 

@@ -46,14 +46,14 @@ COLLECTIONS: dict[str, CollectionSpec] = {
     "tokens": CollectionSpec(owner_field="admin_id", lookup_field="key_hash"),
     "webhooks": CollectionSpec(),
     "audit_logs": CollectionSpec(owner_field="admin_id", time_field="timestamp"),
-    "deliveries": CollectionSpec(owner_field="webhook_id", lookup_field="status",
-                                 time_field="timestamp"),
+    "deliveries": CollectionSpec(
+        owner_field="webhook_id", lookup_field="status", time_field="timestamp"
+    ),
     "parked": CollectionSpec(owner_field="webhook_id", time_field="timestamp"),
     "bins": CollectionSpec(),
     "bin_requests": CollectionSpec(owner_field="bin_id", time_field="timestamp"),
     "devices": CollectionSpec(lookup_field="mac"),
-    "device_events": CollectionSpec(owner_field="mac", lookup_field="type",
-                                    time_field="timestamp"),
+    "device_events": CollectionSpec(owner_field="mac", lookup_field="type", time_field="timestamp"),
     "alarms": CollectionSpec(owner_field="type", lookup_field="group", time_field="timestamp"),
     "maps": CollectionSpec(),
     "zones": CollectionSpec(owner_field="map_id"),
@@ -67,10 +67,13 @@ FilterOp = Literal["eq", "ne", "in", "contains", "gt", "gte", "lt", "lte", "is_n
 
 @dataclasses.dataclass(frozen=True)
 class Filter:
-    """One condition on a document field.
+    """One condition on a document field (a top-level key: letters, digits, ``_``, ``-``).
 
-    ``contains`` is a case-insensitive substring test on a string field; ``in`` takes a
-    sequence; ``is_null`` takes a bool (True: field absent or null).
+    ``eq`` / ``ne`` / ``in`` compare JSON values (``ne`` also matches an absent field;
+    ``eq None`` means ``is_null True``); ``contains`` is a case-insensitive substring
+    test on a string field; ``in`` takes a sequence (no None); ``gt`` / ``gte`` / ``lt`` /
+    ``lte`` take a number and match only number fields; ``is_null`` takes a bool (True:
+    field absent or null). A malformed filter raises StoreError.
     """
 
     field: str
@@ -80,7 +83,11 @@ class Filter:
 
 @dataclasses.dataclass(frozen=True)
 class Query:
-    """Filters (all must hold), a sort key ("-field" for descending), and a page."""
+    """Filters (all must hold), a sort key ("-field" for descending), and a page.
+
+    Missing values sort last in both directions, numbers before strings; ties are broken
+    by ``id`` in the same direction.
+    """
 
     filters: tuple[Filter, ...] = ()
     sort: str = "created_time"
@@ -219,7 +226,9 @@ class PruneEvents:
     before: float
 
 
-Op = Put | Delete | DeleteWhere | AppendEvents | OpenStream | CloseStreams | SaveStream | PruneEvents
+Op = (
+    Put | Delete | DeleteWhere | AppendEvents | OpenStream | CloseStreams | SaveStream | PruneEvents
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
