@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from misthook.errors import StoreError
+from misthook.store import open_store
 from misthook.store.base import (
     AppendEvents,
     CloseStreams,
@@ -489,20 +490,26 @@ async def test_lease_respects_limit(store: Store) -> None:
 
 
 async def test_leases_are_exclusive_under_concurrency(store: Store, store_twin: Store) -> None:
-    """Two owners leasing at once, through two store instances, never share a stream."""
-    await store.commit([OpenStream(f"w{i}", TOPIC, ORG, None) for i in range(40)])
+    """Four owners leasing at once, through two store instances, never share a stream."""
+    await store.commit([OpenStream(f"w{i}", TOPIC, ORG, None) for i in range(60)])
     await store.commit([AppendEvents([event(1)])])
-    taken: dict[str, list[str]] = {"a": [], "b": []}
+    owners = {"a": store, "b": store_twin, "c": store, "d": store_twin}
+    taken: dict[str, list[str]] = {owner: [] for owner in owners}
 
     async def lease_all(s: Store, owner: str) -> None:
-        for _ in range(20):  # bounded
+        for _ in range(30):  # bounded
             leased = await s.lease_streams(owner, 100.0, 30.0, 3)
+            assert all(x.lease_owner == owner for x in leased)
             taken[owner].extend(x.webhook_id for x in leased)
             await asyncio.sleep(0)
 
-    await asyncio.gather(lease_all(store, "a"), lease_all(store_twin, "b"))
-    everyone = taken["a"] + taken["b"]
-    assert len(everyone) == len(set(everyone)) == 40
+    await asyncio.gather(*(lease_all(s, owner) for owner, s in owners.items()))
+    everyone = [w for ws in taken.values() for w in ws]
+    assert len(everyone) == len(set(everyone)) == 60
+    held = {
+        s.webhook_id: s.lease_owner for i in range(60) for s in await store.list_streams(f"w{i}")
+    }
+    assert all(w in taken[owner] for w, owner in held.items() if owner is not None)
 
 
 async def test_expired_lease_is_taken_over(store: Store) -> None:
@@ -575,3 +582,19 @@ async def test_listen_wakes_after_append(store: Store) -> None:
     await store.commit([AppendEvents([event(1)])])
     await asyncio.wait_for(woke.wait(), timeout=5)
     assert calls
+
+
+@pytest.mark.postgres
+async def test_postgres_notify_wakes_another_instance(fresh_postgres_url: str) -> None:
+    """On PostgreSQL, an append through one store wakes the listener of another."""
+    writer, reader = open_store(fresh_postgres_url), open_store(fresh_postgres_url)
+    await writer.open()
+    await reader.open()
+    try:
+        woke = asyncio.Event()
+        await reader.listen(woke.set)
+        await writer.commit([AppendEvents([event(1)])])
+        await asyncio.wait_for(woke.wait(), timeout=5)
+    finally:
+        await writer.close()
+        await reader.close()
