@@ -22,6 +22,7 @@ from misthook.delivery.sender import Sender
 from misthook.delivery.worker import Worker
 from misthook.domain.egress import EgressPolicy
 from misthook.services.audit import AuditLog
+from misthook.services.bins import Bins, OwnBinUrls
 from misthook.services.deliveries import Deliveries
 from misthook.services.identity import Identity
 from misthook.services.orgs import Orgs
@@ -44,8 +45,14 @@ class App:
         self.orgs = Orgs(self.store, self.bus, self.audit, self.identity, clock)
         self.webhooks = Webhooks(self.store, self.bus, self.audit, self.check_destination, clock)
         self.rate_limiter = RateLimiter(config.rate_limit_per_hour, clock)
+        self.bins = Bins(
+            self.store, max_requests=config.bin_max_requests, ttl_s=config.bin_ttl_s, clock=clock
+        )
+        # deliveries to this server's own bins pass the egress guard (loopback stays closed)
+        self.own_bins = OwnBinUrls(config.host, config.port, tls=config.tls_enabled)
         self.sender = Sender(
             self.egress,
+            exempt=self.own_bins,
             connect_timeout_s=config.connect_timeout_s,
             total_timeout_s=config.total_timeout_s,
             resp_body_max_bytes=config.log_body_max_bytes,
@@ -56,6 +63,8 @@ class App:
 
     async def check_destination(self, url: str) -> str | None:
         """Create-time egress check of a webhook URL (None: deliveries may go there)."""
+        if self.own_bins(url):
+            return None
         return await resolver.check_destination(self.egress, url)
 
     async def open(self) -> None:

@@ -23,6 +23,7 @@ ROUTE_MODULES = (
     "const",
     "deliveries",
     "events",
+    "bins",
 )
 
 
