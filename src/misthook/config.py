@@ -67,6 +67,21 @@ class Config:
     # sign-in of the admin that `misthook init` creates
     admin_email: str = "admin@misthook.local"
     admin_password: str = ""
+    # event sources: devices are told to heartbeat this often (seconds)
+    heartbeat_interval_s: float = 10.0
+    # a connected device whose heartbeats stop this long is disconnected (AP_DISCONNECTED)
+    disconnect_after_s: float = 30.0
+    # a device disconnected this long gets AP_DISCONNECTED_LONG
+    disconnect_long_after_s: float = 600.0
+    # seconds per minute of a site's device_updown_threshold (tests shrink it)
+    updown_minute_s: float = 60.0
+    # incidents of one alarm type at one site within this window make one alarm
+    alarm_window_s: float = 300.0
+    # how often the monitor checks heartbeats, delayed updowns and scheduled upgrades
+    monitor_interval_s: float = 1.0
+    # run the monitor with the workers (one monitor per deployment: off on extra workers)
+    run_monitor: bool = True
+
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):
