@@ -9,13 +9,14 @@ import hmac
 import pytest
 
 from misthook.domain.egress import EgressPolicy
-from misthook.domain.privileges import Actor
-from misthook.errors import NotFoundError
+from misthook.domain.privileges import Actor, Privilege
+from misthook.errors import ForbiddenError, NotFoundError
 from misthook.services.bins import Bins, OwnBinUrls, request_body, signature_verdicts
 from misthook.store import MEMORY_URL, open_store
 
-ADMIN = Actor(kind="admin", id="a1", name="A", privileges=())
-OTHER = Actor(kind="admin", id="a2", name="B", privileges=())
+ADMIN = Actor(kind="admin", id="a1", name="A", privileges=(Privilege("org", "write", "o1"),))
+OTHER = Actor(kind="admin", id="a2", name="B", privileges=(Privilege("org", "admin", "o2"),))
+READER = Actor(kind="admin", id="a3", name="C", privileges=(Privilege("org", "read", "o1"),))
 
 
 class Clock:
@@ -100,6 +101,13 @@ async def test_clear_and_delete() -> None:
         await bins.get(mine["id"])
     with pytest.raises(NotFoundError):
         await bins.get("../../etc")
+
+
+async def test_read_only_roles_cannot_create_bins() -> None:
+    """Making a bin needs a write role somewhere, as the UI shows read-only admins no button."""
+    bins, _ = await _bins()
+    with pytest.raises(ForbiddenError):
+        await bins.create(READER)
 
 
 def test_signature_verdicts() -> None:

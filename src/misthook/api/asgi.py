@@ -1,4 +1,4 @@
-"""The ASGI application: the Mist REST API under /api/v1 (and later the web UI)."""
+"""The ASGI application: the Mist REST API under /api/v1 and the web UI at /."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 
-from misthook import __version__
+from misthook import __version__, web
 from misthook.api import errors
 from misthook.app import App
 
@@ -51,4 +51,5 @@ def create_asgi(app: App, *, workers: bool = False) -> FastAPI:
     for name in ROUTE_MODULES:
         module = importlib.import_module(f"misthook.api.routes.{name}")
         api.include_router(module.router)
+    web.install(api, app)
     return api

@@ -25,8 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from misthook.domain.privileges import Actor
-from misthook.errors import NotFoundError
+from misthook.domain.privileges import WRITE_ROLES, Actor
+from misthook.errors import ForbiddenError, NotFoundError
 from misthook.store.base import Delete, DeleteWhere, Doc, Filter, Op, Put, Query, Store, where
 
 # Body bytes kept per captured request (the rest is counted, not stored).
@@ -37,6 +37,11 @@ BIN_PATH_PREFIX = "/bins/"
 _BIN_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 # A bin path as the sender may dial it: no dot segments, no escapes, nothing to reroute.
 _SAFE_BIN_PATH = re.compile(r"^/bins/[A-Za-z0-9_-]{8,64}(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*/?$")
+
+
+def may_create_bins(actor: Actor) -> bool:
+    """A bin is for testing webhooks: who may manage some webhook may make one."""
+    return actor.superuser or any(p.role in WRITE_ROLES for p in actor.privileges)
 
 
 def new_bin_id() -> str:
@@ -157,6 +162,8 @@ class Bins:
     # --- bins ----------------------------------------------------------------------------
 
     async def create(self, actor: Actor, name: str = "") -> Doc:
+        if not may_create_bins(actor):
+            raise ForbiddenError("Read-only roles cannot create request bins.")
         await self.sweep()
         now = self._clock()
         doc: Doc = {
