@@ -21,10 +21,15 @@ from misthook.delivery import resolver
 from misthook.delivery.sender import Sender
 from misthook.delivery.worker import Worker
 from misthook.domain.egress import EgressPolicy
+from misthook.services.alarms import Alarms
 from misthook.services.audit import AuditLog
 from misthook.services.bins import Bins, OwnBinUrls
+from misthook.services.connectivity import Connectivity
 from misthook.services.deliveries import Deliveries
+from misthook.services.device_events import DeviceEvents
+from misthook.services.devices import Devices
 from misthook.services.identity import Identity
+from misthook.services.location import Location
 from misthook.services.orgs import Orgs
 from misthook.services.ratelimit import RateLimiter
 from misthook.services.webhooks import Webhooks
@@ -59,6 +64,14 @@ class App:
             max_conns_per_host=config.max_in_flight_per_host,
         )
         self.deliveries = Deliveries(self.store, self.bus, self.sender, config, clock)
+        # event sources: devices and their events, connectivity, alarms, location
+        self.device_events = DeviceEvents(self.store, self.bus, clock)
+        self.devices = Devices(self.store, self.bus, self.audit, self.device_events, clock)
+        self.alarms = Alarms(self.store, self.bus, self.audit, config.alarm_window_s, clock)
+        self.connectivity = Connectivity(
+            self.store, self.bus, self.devices, self.device_events, self.alarms, config, clock
+        )
+        self.location = Location(self.store, self.bus, self.audit, clock)
         self.worker: Worker | None = None
 
     async def check_destination(self, url: str) -> str | None:
@@ -81,6 +94,7 @@ class App:
         await self.open()
         stop = asyncio.Event()
         task: asyncio.Task[None] | None = None
+        monitor: asyncio.Task[None] | None = None
         try:
             if workers:
                 self.worker = Worker(
@@ -94,10 +108,17 @@ class App:
                 self.bus.on_publish(self.worker.wake)
                 await self.store.listen(self.worker.wake)
                 task = asyncio.create_task(self.worker.run(stop), name="misthook-worker")
+                if self.config.run_monitor:  # heartbeat timeouts, delayed updowns, schedules
+                    monitor = asyncio.create_task(
+                        self.connectivity.run(stop), name="misthook-monitor"
+                    )
             yield self
         finally:
             stop.set()
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.wait_for(task, timeout=self.config.total_timeout_s + 5)
+            if monitor is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(monitor, timeout=10)
             await self.close()

@@ -24,6 +24,13 @@ ROUTE_MODULES = (
     "deliveries",
     "events",
     "bins",
+    "inventory",
+    "device_events",
+    "devices",
+    "device_agent",
+    "alarms",
+    "maps",
+    "location",
 )
 
 
