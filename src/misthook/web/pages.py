@@ -136,7 +136,9 @@ async def _scope_context(web: Web, kind: str, scope_id: str, scope: Scope) -> di
 
 
 async def _last_delivery(web: Web, webhook_id: str) -> dict[str, Any] | None:
-    found = await web.app.deliveries.search(webhook_id, {"limit": "1", "duration": "4w"}, "")
+    found = await web.app.deliveries.search(
+        webhook_id, {"limit": "1", "duration": "4w"}, f"/webhooks/{webhook_id}"
+    )
     results: list[dict[str, Any]] = found["results"]
     return results[0] if results else None
 
