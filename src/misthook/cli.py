@@ -206,3 +206,21 @@ def worker(database: str | None) -> None:
             await stop.wait()
 
     _run(go())
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=9000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--secret", default=None, help="The webhook's secret: check X-Mist-Signature-v2.")
+def listen(host: str, port: int, secret: str | None) -> None:
+    """Receive webhooks in the terminal: answer 200, check signatures, print each message."""
+    from misthook.listen import Listener
+
+    listener = Listener(host, port, secret, lambda text: click.echo(text))
+    click.echo(f"listening on http://{host}:{listener.port}/ ; Ctrl-C stops", err=True)
+    try:
+        listener.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        listener.stop()
