@@ -15,6 +15,7 @@ from misthook.domain.privileges import Actor
 from misthook.errors import BadRequestError, UnauthorizedError
 from misthook.services.bootstrap import initialize
 from misthook.store.base import Query
+from tests.schema import WEBHOOK_OF_TOPIC, assert_valid
 
 
 class Clock:
@@ -441,3 +442,80 @@ async def test_bad_batches_publish_nothing(world: World) -> None:
             },
         )
     assert await world.events("location") == []
+
+
+async def test_every_published_event_matches_the_spec_schema(world: World) -> None:
+    """Each event of a full run (devices, alarms, location, clients) validates against the
+    webhook schema of its topic (tests/schema.py lists the documented spec workarounds)."""
+    await world.claim(AP1, AP2, SW1)
+    for dev in (AP1, AP2, SW1):
+        await world.app.connectivity.heartbeat(world.agent(dev["mac"], uptime=9), connect=True)
+    await world.app.connectivity.report(
+        world.agent(AP1["mac"], kind="rogue", rogues=[{"bssid": "aabbccddeeff", "ssid": "x"}])
+    )
+    await world.app.connectivity.report(world.agent(SW1["mac"], kind="bad_cable"))
+    await world.app.connectivity.heartbeat(world.agent(AP1["mac"], uptime=1))
+    world.clock.now += 40
+    await world.app.connectivity.tick()
+    loc = world.app.location
+    floor = await loc.create(world.root, world.site_id, "maps", {"name": "F1"})
+    square = [{"x": 0, "y": 0}, {"x": 10, "y": 0}, {"x": 10, "y": 10}, {"x": 0, "y": 10}]
+    await loc.create(
+        world.root,
+        world.site_id,
+        "zones",
+        {"name": "Z", "map_id": floor["id"], "vertices": square, "occupancy_limit": 1},
+    )
+    for x in (5.0, 20.0):
+        await loc.ingest(
+            world.root,
+            world.site_id,
+            {
+                "positions": [
+                    {"kind": kind, "mac": f"aabbcc00000{i}", "map_id": floor["id"], "x": x, "y": 5}
+                    for i, kind in enumerate(("wifi", "asset", "unconnected"))
+                ]
+                + [
+                    {
+                        "kind": "sdk",
+                        "id": "de87bf9d-183f-e383-cc68-6ba43947d403",
+                        "map_id": floor["id"],
+                        "x": x,
+                        "y": 5,
+                    }
+                ],
+                "rssi": [
+                    {"mac": "7fc2936fd243", "ap": AP1["mac"], "map_id": floor["id"], "rssi": -70}
+                ],
+                "associations": [
+                    {
+                        "event": "join" if x < 10 else "leave",
+                        "mac": "aabbcc000001",
+                        "ap": AP1["mac"],
+                        "ssid": "Corp",
+                    }
+                ],
+            },
+        )
+    topics = set(WEBHOOK_OF_TOPIC) - {"ping"}
+    seen = set()
+    for topic in sorted(topics):
+        for event in await world.events(topic):
+            seen.add(topic)
+            assert_valid({"topic": topic, "events": [event]})
+    assert seen >= {
+        "device-events",
+        "device-updowns",
+        "alarms",
+        "audits",
+        "location",
+        "zone",
+        "asset-raw",
+        "occupancy-alerts",
+        "client-join",
+        "client-sessions",
+        "location-client",
+        "location-sdk",
+        "location-asset",
+        "location-unclient",
+    }
