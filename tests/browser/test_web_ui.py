@@ -203,6 +203,17 @@ def test_admin_clicks_through(
         expect(messages.filter(has_text=text)).to_have_count(1)
     expect(page.locator("#audit-logs td.message", has_text="Update Site")).to_have_count(0)
     shoot(page, "audit-logs")
+
+    # alarms and device events pages answer with their filters
+    for level, scope_id in (("sites", ids["site_id"]), ("orgs", ids["org_id"])):
+        page.goto(f"{base}/{level}/{scope_id}/alarms?duration=7d")
+        expect(page.locator("h1")).to_have_text("Alarms")
+        expect(page.locator("select[name=acked]")).to_be_visible()
+        page.goto(f"{base}/{level}/{scope_id}/device_events?duration=7d")
+        expect(page.locator("h1")).to_have_text("Device events")
+    page.goto(f"{base}/sites/{ids['site_id']}/alarms?duration=bogus")
+    expect(page.locator("p.error")).to_contain_text("invalid duration")
+    shoot(page, "alarms")
     page.close()
 
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from misthook.app import App
-from misthook.web import auth, bins, pages
+from misthook.web import auth, bins, events, pages
 from misthook.web.core import HERE
 from misthook.web.session import SessionKey
 
@@ -18,5 +18,5 @@ from misthook.web.session import SessionKey
 def install(api: FastAPI, app: App) -> None:
     api.state.misthook_web_key = SessionKey(app.store)
     api.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for router in (auth.router, bins.router, pages.router):
+    for router in (auth.router, bins.router, events.router, pages.router):
         api.include_router(router)
