@@ -34,7 +34,9 @@ def find_bin_dir() -> str:
     for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
         if Path(candidate, "initdb").exists() and Path(candidate, "pg_ctl").exists():
             return candidate
-    raise PostgresUnavailable(f"PostgreSQL server binaries (initdb, pg_ctl) not found: {INSTALL_HINT}")
+    raise PostgresUnavailable(
+        f"PostgreSQL server binaries (initdb, pg_ctl) not found: {INSTALL_HINT}"
+    )
 
 
 def free_port() -> int:
@@ -76,7 +78,9 @@ class PostgresServer:
             " -c max_connections=200"
         )
         log = str(self.root / "server.log")
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "-t", "60", "start")
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "-t", "60", "start"
+        )
         return self
 
     def stop(self) -> None:
