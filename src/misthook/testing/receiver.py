@@ -41,7 +41,7 @@ class Receiver:
     def __init__(self, responder: Responder | None = None) -> None:
         self.requests: list[Received] = []
         self._responder = responder or (lambda n: (200, {}))
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # wait_for predicates may call messages()
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
