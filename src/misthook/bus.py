@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from misthook.domain.topics import envelope_fields
 from misthook.store.base import AppendEvents, CommitResult, NewEvent, Op, Store
 
 
@@ -36,23 +37,30 @@ class Bus:
         topic: str,
         events: Sequence[Mapping[str, Any]],
     ) -> AppendEvents:
-        """Events as they will be delivered: ``id``, ``org_id``, ``site_id`` and
-        ``timestamp`` filled in when absent; serialized once, here."""
+        """Events as they will be delivered, serialized once, here.
+
+        Every event gets a stable id in the log (the delivery log lists it). Of ``id``,
+        ``org_id``, ``site_id`` and ``timestamp``, those the topic's Mist schema has are
+        filled in when absent (most schemas forbid other fields)."""
         now = self._clock()
+        fields = envelope_fields(topic)
         new: list[NewEvent] = []
         for raw in events:
             event = dict(raw)
             event_id = event.get("id")
-            if not isinstance(event_id, str) or not event_id:
+            if not isinstance(event_id, str) or not event_id or "id" not in fields:
                 event_id = str(uuid.uuid4())
-                event["id"] = event_id
-            event.setdefault("org_id", org_id)
-            if site_id is not None:
+                if "id" in fields:
+                    event["id"] = event_id
+            if "org_id" in fields:
+                event.setdefault("org_id", org_id)
+            if site_id is not None and "site_id" in fields:
                 event.setdefault("site_id", site_id)
             timestamp = event.get("timestamp")
             if not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
                 timestamp = now
-                event["timestamp"] = now
+                if "timestamp" in fields:
+                    event["timestamp"] = now
             new.append(
                 NewEvent(
                     id=event_id,

@@ -120,3 +120,54 @@ def const_webhook_topics() -> list[dict[str, object]]:
                 entry[flag] = True
         answer.append(entry)
     return answer
+
+
+# Streams of the pseudo-topic `ping` are per webhook ("ping:<webhook_id>"), so a ping
+# reaches only the webhook it was sent to; on the wire the topic is plain "ping".
+PING_STREAM_PREFIX = "ping:"
+
+
+def wire_topic(stream_topic: str) -> str:
+    """The topic a message of this stream carries."""
+    return "ping" if stream_topic.startswith(PING_STREAM_PREFIX) else stream_topic
+
+
+# Which of the envelope fields (id, org_id, site_id, timestamp) each topic's event schema
+# in Mist's spec has. Most of those schemas forbid other properties, so the bus fills in
+# only these; topics without a published schema get all four.
+_ALL_ENVELOPE = frozenset({"id", "org_id", "site_id", "timestamp"})
+_ORG_SITE_TS = frozenset({"org_id", "site_id", "timestamp"})
+_SITE_TS = frozenset({"site_id", "timestamp"})
+_ID_SITE_TS = frozenset({"id", "site_id", "timestamp"})
+ENVELOPE_FIELDS: dict[str, frozenset[str]] = {
+    "alarms": _ALL_ENVELOPE,
+    "audits": _ALL_ENVELOPE,
+    "asset-raw-rssi": _ORG_SITE_TS,
+    "client-info": _ORG_SITE_TS,
+    "client-join": _ORG_SITE_TS,
+    "client-latency": _ORG_SITE_TS,
+    "client-sessions": _ORG_SITE_TS,
+    "device-events": _ORG_SITE_TS,
+    "device-updowns": _ORG_SITE_TS,
+    "discovered-raw-rssi": _ORG_SITE_TS,
+    "guest-authorizations": frozenset({"org_id", "site_id"}),
+    "location": _ID_SITE_TS,
+    "location-asset": _SITE_TS,
+    "location-client": _SITE_TS,
+    "location-sdk": _ID_SITE_TS,
+    "location-unclient": _SITE_TS,
+    "mxedge-events": frozenset({"org_id", "timestamp"}),
+    "nac-accounting": _ORG_SITE_TS,
+    "nac-events": _ORG_SITE_TS,
+    "occupancy-alerts": frozenset({"site_id"}),
+    "ping": _ID_SITE_TS,
+    "sdkclient-scan-data": frozenset({"site_id"}),
+    "wifi-conn-raw": frozenset({"org_id", "site_id"}),
+    "wifi-unconn-raw": frozenset({"org_id", "site_id"}),
+    "zone": _ID_SITE_TS,
+}
+
+
+def envelope_fields(topic: str) -> frozenset[str]:
+    """The envelope fields an event of ``topic`` carries on the wire."""
+    return ENVELOPE_FIELDS.get(wire_topic(topic), _ALL_ENVELOPE)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from misthook.bus import Bus
 from misthook.domain import paging
 from misthook.domain.privileges import Actor, can_write, org_role, site_role
+from misthook.domain.topics import PING_STREAM_PREFIX
 from misthook.domain.webhook_rules import USER_FIELDS, redact, validate_webhook
 from misthook.errors import BadRequestError, ForbiddenError, NotFoundError
 from misthook.services.access import org_for, site_for
@@ -35,7 +36,6 @@ from misthook.store.base import (
     where,
 )
 
-PING_PREFIX = "ping:"
 NULL_UUID = "00000000-0000-0000-0000-000000000000"
 SYSTEM_ACTOR = Actor(kind="admin", id="", name="misthook", privileges=(), superuser=True)
 
@@ -44,7 +44,7 @@ DestinationCheck = Callable[[str], Awaitable[str | None]]
 
 
 def ping_topic(webhook_id: str) -> str:
-    return PING_PREFIX + webhook_id
+    return PING_STREAM_PREFIX + webhook_id
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
