@@ -224,3 +224,60 @@ def listen(host: str, port: int, secret: str | None) -> None:
         pass
     finally:
         listener.stop()
+
+
+@main.command()
+@click.option(
+    "--url", required=True, help="Base URL of a running misthook, e.g. http://127.0.0.1:8000"
+)
+@click.option("--token", required=True, help="API token with write access to the site.")
+@click.option("--site", "site_id", required=True, help="Site to simulate a network in.")
+@click.option("--aps", default=5, show_default=True, help="Access points to claim and run.")
+@click.option("--clients", default=10, show_default=True, help="Clients walking the map.")
+@click.option("--assets", default=3, show_default=True, help="BLE assets beaconing.")
+@click.option("--duration", default=120.0, show_default=True, help="Seconds to run.")
+@click.option("--seed", default=None, type=int, help="Make the sequence of actions repeatable.")
+@click.option("--tick", default=1.0, show_default=True, help="Seconds per simulation step.")
+@click.option(
+    "--action-rate", default=6.0, show_default=True, help="User actions and reports per minute."
+)
+@click.option("--down-rate", default=1.0, show_default=True, help="AP outages per minute.")
+@click.option("--insecure", is_flag=True, help="Accept a self-signed HTTPS certificate.")
+def simulate(
+    url: str,
+    token: str,
+    site_id: str,
+    aps: int,
+    clients: int,
+    assets: int,
+    duration: float,
+    seed: int | None,
+    tick: float,
+    action_rate: float,
+    down_rate: float,
+    insecure: bool,
+) -> None:
+    """Run a virtual network (APs, clients, assets) against a misthook, through its API."""
+    from misthook.simulate import Options, SimulationError
+    from misthook.simulate import simulate as run_simulation
+
+    options = Options(
+        url=url,
+        token=token,
+        site_id=site_id,
+        aps=aps,
+        clients=clients,
+        assets=assets,
+        duration_s=duration,
+        seed=seed,
+        tick_s=tick,
+        action_rate=action_rate,
+        down_rate=down_rate,
+        insecure=insecure,
+    )
+    try:
+        summary = run_simulation(options, out=click.echo)
+    except SimulationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if summary["errors"]:
+        raise SystemExit(1)
