@@ -11,11 +11,9 @@ import inspect
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from aiohttp import web
 
 from misthook.bus import Bus
@@ -23,7 +21,6 @@ from misthook.config import Config
 from misthook.delivery.sender import Sender
 from misthook.delivery.worker import Worker
 from misthook.domain.egress import EgressPolicy
-from misthook.store import open_store
 from misthook.store.base import OpenStream, Put, Query, Store, where
 
 ORG = str(uuid.uuid4())
@@ -100,15 +97,7 @@ async def black_hole() -> AsyncIterator[str]:
 # --- fixtures --------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    database = "memory://" if request.param == "memory" else str(tmp_path / "misthook.db")
-    opened = open_store(database)
-    await opened.open()
-    try:
-        yield opened
-    finally:
-        await opened.close()
+# ``store`` (root conftest): memory, SQLite and PostgreSQL, a fresh one per test.
 
 
 def make_config(**overrides: Any) -> Config:
