@@ -120,7 +120,10 @@ class Connectivity:
         }
 
     async def heartbeat(self, body: Any, *, connect: bool = False) -> dict[str, Any]:
-        """``connect`` and ``heartbeat``: the device is alive; its pending commands."""
+        """``connect`` and ``heartbeat``: the device is alive; its pending commands.
+
+        Both do the same (a repeated connect is a heartbeat; a heartbeat after a loss is a
+        reconnection); ``connect`` only names the endpoint."""
         uptime = _number(body, "uptime") if isinstance(body, Mapping) else None
         version = body.get("version") if isinstance(body, Mapping) else None
         async with self._devices.lock:
@@ -133,23 +136,21 @@ class Connectivity:
             if isinstance(version, str) and version:
                 updated["version"] = version
             ops: list[Op] = []
-            incidents: list[Incident] = []
+            incidents: list[Incident | None] = []
             was = device.get("connection")
             if was != "connected":
                 updated.update(connection="connected", connected_time=now, long_sent=False)
                 ops += self._events.ops(updated, site, "connected")
                 ops += self._updown_up(updated, site)
                 if was == "disconnected":
-                    incidents.append(_incident("reconnected", updated, now))  # type: ignore[arg-type]
+                    incidents.append(_incident("reconnected", updated, now))
             elif (
                 uptime is not None
                 and device.get("uptime") is not None
                 and uptime < float(device["uptime"])
             ):
                 ops += self._events.ops(updated, site, "restarted", reason="uptime reset")
-                incidents.append(_incident("restarted", updated, now))  # type: ignore[arg-type]
-            elif connect:
-                pass  # a repeated connect is a heartbeat
+                incidents.append(_incident("restarted", updated, now))
             ops.insert(0, Put("devices", updated))
             await self._commit(ops, updated, incidents)
         return self._answer(updated)
