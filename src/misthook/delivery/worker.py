@@ -120,6 +120,7 @@ class Worker:
         self.recorder = Recorder(store)
         self._retention = Retention(store, config.retention_s, clock=clock) if prune else None
         self._active: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._leased_again: dict[tuple[str, str], Stream] = {}
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._wakeup = asyncio.Event()
         self._running = False
@@ -157,6 +158,11 @@ class Worker:
             for task in list(self._active.values()):
                 task.cancel()
             await asyncio.gather(*self._active.values(), return_exceptions=True)
+            for stream in self._leased_again.values():
+                state = _State(stream.cursor, stream.attempt, stream.failing_since)
+                state.next_attempt_at = stream.next_attempt_at
+                self.recorder.save(self._save_op(stream, state, release=True))
+            self._leased_again.clear()
             recorder_stop.set()
             self.recorder.wake()
             await asyncio.gather(recorder, return_exceptions=True)
@@ -177,13 +183,23 @@ class Worker:
         for stream in streams:
             key = (stream.webhook_id, stream.topic)
             if key in self._active:
+                # Its task gave the lease back and this lease came right after, before the
+                # task was done: drive it again once the task ends (else it would sit
+                # leased, undriven, until the lease expired).
+                self._leased_again[key] = stream
                 continue
-            task = asyncio.create_task(self._drive(stream), name=f"stream {key}")
-            self._active[key] = task
-            task.add_done_callback(functools.partial(self._finished, key))
+            self._start(key, stream)
+
+    def _start(self, key: tuple[str, str], stream: Stream) -> None:
+        task = asyncio.create_task(self._drive(stream), name=f"stream {key}")
+        self._active[key] = task
+        task.add_done_callback(functools.partial(self._finished, key))
 
     def _finished(self, key: tuple[str, str], _task: asyncio.Task[None]) -> None:
         self._active.pop(key, None)
+        again = self._leased_again.pop(key, None)
+        if again is not None and self._running:
+            self._start(key, again)
         # Events may have arrived while the stream was giving its lease back.
         self.wake()
 
@@ -191,7 +207,7 @@ class Worker:
         period = max(self._config.lease_s / 3.0, 0.05)
         while not stop.is_set():
             await asyncio.sleep(period)
-            keys = list(self._active)
+            keys = [*self._active, *self._leased_again]
             if not keys:
                 continue
             try:
