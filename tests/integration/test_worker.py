@@ -378,3 +378,20 @@ async def test_a_dead_workers_lease_is_taken_over_after_it_expires(store: Store)
             await until(lambda: len(rx.events) >= 10)
         assert time.monotonic() - started >= 0.9
         assert [e["n"] for e in rx.events] == list(range(10)) and len(ids) == 10
+
+
+async def test_a_trickle_is_never_stuck_behind_a_lease(store: Store) -> None:
+    """Events published one at a time each arrive promptly: a stream leased again while
+    its previous task was finishing is driven again, not left leased until it expires."""
+    config = make_config(lease_s=30.0, poll_interval_s=5.0)
+    async with serving(Receiver()) as rx, sending(config) as sender:
+        await add_webhook(store, rx.url)
+        bus = Bus(store)
+        worker = Worker(store, sender, config)
+        bus.on_publish(worker.wake)
+        async with running(worker):
+            for n in range(150):
+                await publish(bus, 1, start=n)
+                await asyncio.sleep(0.003)
+            await until(lambda: len(rx.events) >= 150, timeout_s=4.0)
+        assert sorted(e["n"] for e in rx.events) == list(range(150))
