@@ -268,7 +268,9 @@ def case_fanout(rx: ReceiverProcess, workdir: Path, seconds: float) -> dict[str,
         started = time.time()
         sent = asyncio.run(publish_paced(mh, 5000, seconds))
         stats = rx.wait_events(sent * 100, timeout_s=60)
-    return row("100 webhooks, 5k events/s", stats, started, sent * 100)
+    return row(
+        "100 webhooks, 5k events/s", stats, started, sent * 100, published_per_s=sent / seconds
+    )
 
 
 def case_blackhole(rx: ReceiverProcess, workdir: Path, seconds: float) -> dict[str, Any]:
@@ -280,7 +282,13 @@ def case_blackhole(rx: ReceiverProcess, workdir: Path, seconds: float) -> dict[s
         started = time.time()
         sent = asyncio.run(publish_paced(mh, 5000, seconds))
         stats = rx.wait_events(sent * 10, timeout_s=60)
-    return row("10 healthy + 1 black-holed, 5k/s", stats, started, sent * 10)
+    return row(
+        "10 healthy + 1 black-holed, 5k/s",
+        stats,
+        started,
+        sent * 10,
+        published_per_s=sent / seconds,
+    )
 
 
 def case_latency(rx: ReceiverProcess, workdir: Path, seconds: float) -> dict[str, Any]:
@@ -290,7 +298,9 @@ def case_latency(rx: ReceiverProcess, workdir: Path, seconds: float) -> dict[str
         started = time.time()
         sent = asyncio.run(publish_paced(mh, 1000, seconds))
         stats = rx.wait_events(sent, timeout_s=30)
-    return row("publish->receipt at 1k events/s", stats, started, sent)
+    return row(
+        "publish->receipt at 1k events/s", stats, started, sent, published_per_s=sent / seconds
+    )
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -374,6 +384,8 @@ def print_table(rows: list[dict[str, Any]], ceiling: float) -> None:
         notes = []
         if r["events"] < r["expected"]:
             notes.append(f"INCOMPLETE {r['events']}/{r['expected']}")
+        if "published_per_s" in r:
+            notes.append(f"published {r['published_per_s']:.0f}/s")
         if "peak_rss_mb" in r:
             notes.append(f"peak RSS {r['peak_rss_mb']:.0f} MB")
         print(
