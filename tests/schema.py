@@ -12,18 +12,15 @@ typed and listed here; nothing else is relaxed:
    (``device-events``): ``WEBHOOK_OF_TOPIC`` maps one to the other.
 2. ``asset-raw`` (a topic of the seed document and the Terraform list) has no webhook in
    the spec. Its events are the raw asset readings of ``asset_raw_rssi``, so it is checked
-   against that schema with its ``topic`` enum set to ``["asset-raw"]``.
-3. misthook's bus gives every event ``id`` (the event id, kept for resends and search),
-   ``org_id``, ``site_id`` and ``timestamp``. Event schemas with ``additionalProperties:
-   false`` that lack some of them (``device_event`` has no ``id``, ``webhook_zone_event`` and
-   the location events no ``org_id``) get them added, as uuid / number fields.
-4. Fields real deliveries carry that the v2511 event schemas leave out (reference
+   against that schema with its ``topic`` enum set to ``["asset-raw"]``; and as the bus's
+   envelope table (``domain.topics.ENVELOPE_FIELDS``) has no ``asset-raw`` entry, the bus
+   gives those events an ``id``, which that copy of the schema allows (uuid).
+3. Fields real deliveries carry that the v2511 event schemas leave out (reference
    mist_api.md §5.1 "Extra real-world event fields", §6.1, and the seed's ``device_down``
    example): ``alarms`` events have ``group``, ``severity``, ``site_name``, ``hostnames``,
    ``switches``, ``gateways``; ``audits`` events have ``site_name``, ``user_agent``,
    ``device_id`` and carry ``before``/``after`` as JSON strings, not objects;
-   ``device-updowns`` events have ``device_type``, ``device_name``, ``mac``, ``reason``;
-   ``occupancy-alerts`` events have their ``timestamp``.
+   ``device-updowns`` events have ``device_type``, ``device_name``, ``mac``, ``reason``.
 """
 
 from __future__ import annotations
@@ -70,14 +67,7 @@ WEBHOOK_OF_TOPIC = {
 _UUID = {"type": "string", "format": "uuid"}
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 _STRING = {"type": "string"}
-# workaround 3: what the bus adds to every event
-_BUS_FIELDS: dict[str, Any] = {
-    "id": _UUID,
-    "org_id": _UUID,
-    "site_id": _UUID,
-    "timestamp": {"type": "number"},
-}
-# workaround 4: event schema -> fields real deliveries carry
+# workaround 3: event schema -> fields real deliveries carry
 _REAL_WORLD_FIELDS: dict[str, dict[str, Any]] = {
     "webhook_alarm_event": {
         "group": {"enum": ["infrastructure", "marvis", "security"]},
@@ -123,15 +113,22 @@ def _patched_spec() -> dict[str, Any]:
     for webhook in set(WEBHOOK_OF_TOPIC.values()):
         _, item = _event_schema_name(spec, webhook)
         props = schemas[item].setdefault("properties", {})
-        for name, schema in _BUS_FIELDS.items():
-            props.setdefault(name, schema)
         for name, schema in _REAL_WORLD_FIELDS.get(item, {}).items():
             props[name] = schema
-    # workaround 2: asset-raw is the asset_raw_rssi envelope under its own topic name
-    envelope, _ = _event_schema_name(spec, "asset_raw_rssi")
+    # workaround 2: asset-raw is the asset_raw_rssi envelope under its own topic name; its
+    # events may carry the log's ``id`` (domain.topics.ENVELOPE_FIELDS has no asset-raw entry)
+    envelope, item = _event_schema_name(spec, "asset_raw_rssi")
     asset_raw = copy.deepcopy(schemas[envelope])
     asset_raw["properties"]["topic"] = {"type": "string", "enum": ["asset-raw"]}
+    events = asset_raw["properties"]["events"]
+    if "$ref" in events:
+        events = copy.deepcopy(schemas[events["$ref"].rsplit("/", 1)[1]])
+    events["items"] = {"$ref": "#/components/schemas/misthook_asset_raw_event"}
+    asset_raw["properties"]["events"] = events
+    asset_raw_event = copy.deepcopy(schemas[item])
+    asset_raw_event["properties"]["id"] = {"type": "string", "format": "uuid"}
     schemas["misthook_asset_raw"] = asset_raw
+    schemas["misthook_asset_raw_event"] = asset_raw_event
     return spec
 
 

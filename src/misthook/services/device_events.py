@@ -132,7 +132,13 @@ class DeviceEvents:
         site_id = site["id"] if site else None
         return [
             Put("device_events", event),
-            self._bus.prepare(device["org_id"], site_id, "device-events", [dict(event)]),
+            # the webhook event has no id: the device_event schema has none (the log gives one)
+            self._bus.prepare(
+                device["org_id"],
+                site_id,
+                "device-events",
+                [{k: v for k, v in event.items() if k != "id"}],
+            ),
         ]
 
     def updown_ops(

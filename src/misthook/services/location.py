@@ -403,7 +403,6 @@ class Location:
                     "site_id": site["id"],
                     "site_name": site["name"],
                     "alert_events": alerts,
-                    "timestamp": now,
                 }
             )
 
