@@ -12,9 +12,7 @@ typed and listed here; nothing else is relaxed:
    (``device-events``): ``WEBHOOK_OF_TOPIC`` maps one to the other.
 2. ``asset-raw`` (a topic of the seed document and the Terraform list) has no webhook in
    the spec. Its events are the raw asset readings of ``asset_raw_rssi``, so it is checked
-   against that schema with its ``topic`` enum set to ``["asset-raw"]``; and as the bus's
-   envelope table (``domain.topics.ENVELOPE_FIELDS``) has no ``asset-raw`` entry, the bus
-   gives those events an ``id``, which that copy of the schema allows (uuid).
+   against that schema with its ``topic`` enum set to ``["asset-raw"]``.
 3. Fields real deliveries carry that the v2511 event schemas leave out (reference
    mist_api.md §5.1 "Extra real-world event fields", §6.1, and the seed's ``device_down``
    example): ``alarms`` events have ``group``, ``severity``, ``site_name``, ``hostnames``,
@@ -115,20 +113,11 @@ def _patched_spec() -> dict[str, Any]:
         props = schemas[item].setdefault("properties", {})
         for name, schema in _REAL_WORLD_FIELDS.get(item, {}).items():
             props[name] = schema
-    # workaround 2: asset-raw is the asset_raw_rssi envelope under its own topic name; its
-    # events may carry the log's ``id`` (domain.topics.ENVELOPE_FIELDS has no asset-raw entry)
-    envelope, item = _event_schema_name(spec, "asset_raw_rssi")
+    # workaround 2: asset-raw is the asset_raw_rssi envelope under its own topic name
+    envelope, _ = _event_schema_name(spec, "asset_raw_rssi")
     asset_raw = copy.deepcopy(schemas[envelope])
     asset_raw["properties"]["topic"] = {"type": "string", "enum": ["asset-raw"]}
-    events = asset_raw["properties"]["events"]
-    if "$ref" in events:
-        events = copy.deepcopy(schemas[events["$ref"].rsplit("/", 1)[1]])
-    events["items"] = {"$ref": "#/components/schemas/misthook_asset_raw_event"}
-    asset_raw["properties"]["events"] = events
-    asset_raw_event = copy.deepcopy(schemas[item])
-    asset_raw_event["properties"]["id"] = {"type": "string", "format": "uuid"}
     schemas["misthook_asset_raw"] = asset_raw
-    schemas["misthook_asset_raw_event"] = asset_raw_event
     return spec
 
 

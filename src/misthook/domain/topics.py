@@ -142,6 +142,7 @@ _ID_SITE_TS = frozenset({"id", "site_id", "timestamp"})
 ENVELOPE_FIELDS: dict[str, frozenset[str]] = {
     "alarms": _ALL_ENVELOPE,
     "audits": _ALL_ENVELOPE,
+    "asset-raw": _ORG_SITE_TS,  # no schema of its own: the raw asset readings of asset-raw-rssi
     "asset-raw-rssi": _ORG_SITE_TS,
     "client-info": _ORG_SITE_TS,
     "client-join": _ORG_SITE_TS,
