@@ -54,23 +54,32 @@ async def send_message(
     does it once per lease). A webhook that cannot be delivered as configured
     (``MessageError``) gives a failed attempt that sent nothing.
     """
+    oauth2 = False
+    bearer: str | None = None
     try:
         prepared = prepared or message.prepare(webhook)
         oauth2 = tokens is not None and prepared.type == "oauth2"
         bearer = await tokens.token(webhook) if oauth2 and tokens is not None else None
         request = prepared.request(topic, event_bodies, bearer_token=bearer)
     except MessageError as exc:
-        return _undeliverable(webhook, topic, event_bodies, str(exc))
+        return _undeliverable(webhook, topic, event_bodies, _why(exc, tokens, oauth2, bearer))
     outcome = await sender.send(request)
     if oauth2 and tokens is not None and outcome.status_code == 401:
-        tokens.invalidate(webhook)
+        tokens.invalidate(webhook, bearer)
         try:
             bearer = await tokens.token(webhook)
             request = prepared.request(topic, event_bodies, bearer_token=bearer)
         except MessageError as exc:
-            return _undeliverable(webhook, topic, event_bodies, str(exc))
+            return _undeliverable(webhook, topic, event_bodies, _why(exc, tokens, oauth2, bearer))
         outcome = await sender.send(request)
     return Attempt(request, outcome)
+
+
+def _why(exc: MessageError, tokens: OAuth2Tokens | None, oauth2: bool, bearer: str | None) -> str:
+    # No OAuth2 token: say why the token request failed (set by the call just before).
+    if oauth2 and bearer is None and tokens is not None and tokens.last_error:
+        return tokens.last_error
+    return str(exc)
 
 
 def _undeliverable(

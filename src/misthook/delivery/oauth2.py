@@ -48,9 +48,14 @@ class OAuth2Tokens:
                 return cached[0]
             return await self._fetch(key, str(webhook["oauth2_token_url"]), form, webhook)
 
-    def invalidate(self, webhook: Mapping[str, Any]) -> None:
-        """Forget the cached token (the receiver answered 401 with it)."""
-        self._tokens.pop(_cache_key(webhook), None)
+    def invalidate(self, webhook: Mapping[str, Any], rejected: str | None = None) -> None:
+        """Forget the cached token (the receiver answered 401 with it). With ``rejected``,
+        only if that is still the cached one: of many messages refused with one token,
+        the first gets a new token and the others use it."""
+        key = _cache_key(webhook)
+        cached = self._tokens.get(key)
+        if cached is not None and (rejected is None or cached[0] == rejected):
+            del self._tokens[key]
 
     async def _fetch(
         self, key: _CacheKey, url: str, form: dict[str, str], webhook: Mapping[str, Any]

@@ -53,7 +53,7 @@ from misthook.delivery.sender import Sender
 from misthook.domain import retry
 from misthook.domain.retry import RetryPolicy
 from misthook.errors import StoreError
-from misthook.store.base import Doc, SaveStream, Store, StoredEvent, Stream
+from misthook.store.base import Doc, Filter, Query, SaveStream, Store, StoredEvent, Stream
 
 log = logging.getLogger(__name__)
 
@@ -370,20 +370,21 @@ class Worker:
         state.attempt += 1
         if state.failing_since is None:
             state.failing_since = now
-        elif now - state.failing_since > self._config.retention_s:
-            log.warning(
-                "stream %s/%s has failed for longer than the retention (%gs): events "
-                "published since its last success may have been pruned undelivered",
-                stream.webhook_id,
-                stream.topic,
-                self._config.retention_s,
-            )
+        elif now - state.failing_since >= min(
+            self._config.disable_after_failing_s, self._config.retention_s
+        ):
+            # Rare (failing for long): one success of the webhook since, on any topic or
+            # a resend, restarts the clock (this stream's own clock may be stale).
+            last_ok = await self._last_success(webhook["id"], state.failing_since)
+            if last_ok is not None:
+                state.failing_since = last_ok
+            if now - state.failing_since > self._config.retention_s:
+                await self._warn_if_behind_retention(stream, state)
         reason = None
         if outcome.status_code is not None and retry.disables_webhook(outcome.status_code):
             reason = f"the receiver answered {outcome.status_code} Gone"
         elif now - state.failing_since >= self._config.disable_after_failing_s:
-            days = self._config.disable_after_failing_s / 86400.0
-            reason = f"every delivery failed for {days:g} days"
+            reason = f"every delivery failed for {_span(self._config.disable_after_failing_s)}"
         if reason is not None and self._on_disable is not None:
             log.warning("disabling webhook %s: %s", stream.webhook_id, reason)
             await self._on_disable(stream.webhook_id, reason)
@@ -404,6 +405,31 @@ class Worker:
         state.attempt = 0
         state.next_attempt_at = now
 
+    async def _last_success(self, webhook_id: str, since: float) -> float | None:
+        """Time of the webhook's latest successful delivery at or after ``since``, if any."""
+        filters = (
+            Filter("webhook_id", "eq", webhook_id),
+            Filter("status", "eq", "success"),
+            Filter("timestamp", "gte", since),
+        )
+        rows = await self._store.query("deliveries", Query(filters, sort="-timestamp", limit=1))
+        return float(rows[0]["timestamp"]) if rows else None
+
+    async def _warn_if_behind_retention(self, stream: Stream, state: _State) -> None:
+        # Failing for longer than the retention; if the event after the cursor is gone,
+        # it was pruned before it could be delivered.
+        oldest = await self._store.oldest_seq()
+        if state.cursor + 1 < oldest:
+            log.warning(
+                "stream %s/%s fell behind the retention (%gs): events after seq %d and "
+                "before seq %d were pruned undelivered",
+                stream.webhook_id,
+                stream.topic,
+                self._config.retention_s,
+                state.cursor,
+                oldest,
+            )
+
     def _parked(self, webhook: Doc, topic: str, failed: _Sent, state: _State, now: float) -> Doc:
         outcome = failed.attempt.outcome
         status = f"status {outcome.status_code}" if outcome.status_code else "no answer"
@@ -422,3 +448,11 @@ class Worker:
             + (f" ({outcome.error})" if outcome.error else ""),
             "timestamp": now,
         }
+
+
+def _span(seconds: float) -> str:
+    """A duration for people: "5 days", "2 hours", "30 seconds"."""
+    for unit, size in (("days", 86400.0), ("hours", 3600.0), ("minutes", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} seconds"
