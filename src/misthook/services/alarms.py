@@ -11,21 +11,35 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from misthook.bus import Bus
-from misthook.domain import alarm_rules, paging, timerange
+from misthook.domain import alarm_rules
 from misthook.domain.alarm_defs import ALARM_DEFS_BY_KEY
 from misthook.domain.alarm_rules import Incident
 from misthook.domain.privileges import Actor
 from misthook.errors import BadRequestError, NotFoundError
 from misthook.services.access import org_for, site_for
 from misthook.services.audit import AuditLog
+from misthook.services.search import (
+    Params,
+    SearchSpec,
+    Window,
+    count_by,
+    csv_values,
+    paged_search,
+    window_filters,
+)
 from misthook.store.base import Doc, Filter, Op, Put, Query, Store
 
-SORTABLE = ("timestamp", "last_seen", "type", "severity", "count")
-DISTINCT = ("type", "group", "severity", "acked", "site_id", "status")
+SPEC = SearchSpec(
+    collection="alarms",
+    sortable=("timestamp", "last_seen", "type", "severity", "count"),
+    default_sort="-timestamp",
+    distinct=("type", "group", "severity", "acked", "site_id", "status"),
+    default_distinct="type",
+)
 ACK_BATCH_MAX = 1000  # "Batch size for multiple alarm ack and unack has to be <= 1000"
 
 
@@ -106,74 +120,36 @@ class Alarms:
 
     # --- search and count -------------------------------------------------------------
 
-    def _filters(
-        self, scope: tuple[str, str], params: Mapping[str, str | None], window: tuple[float, float]
-    ) -> tuple[Filter, ...]:
-        filters = [
-            Filter(scope[0], "eq", scope[1]),
-            Filter("timestamp", "gte", window[0]),
-            Filter("timestamp", "lte", window[1]),
-        ]
+    def _filters(self, scope: tuple[str, str], params: Params, span: Window) -> tuple[Filter, ...]:
+        filters = [Filter(scope[0], "eq", scope[1]), *window_filters(span)]
         for name in ("type", "severity", "group", "ack_admin_name", "status", "site_id"):
             if params.get(name):
-                values = [v.strip() for v in str(params[name]).split(",") if v.strip()]
-                filters.append(Filter(name, "in", values))
+                filters.append(Filter(name, "in", csv_values(params[name])))
         acked = (params.get("acked") or "").lower()
         if acked in ("true", "false"):
             filters.append(Filter("acked", "eq", acked == "true"))
         return tuple(filters)
 
-    def _window(self, params: Mapping[str, str | None]) -> tuple[float, float]:
-        return timerange.resolve_window(
-            params.get("start"), params.get("end"), params.get("duration"), self._clock()
-        )
-
-    async def search(
-        self, scope: tuple[str, str], params: Mapping[str, str | None], path: str
-    ) -> dict[str, Any]:
+    async def search(self, scope: tuple[str, str], params: Params, path: str) -> dict[str, Any]:
         """``GET .../alarms/search``: ``{start, end, limit, total, results, next?}``."""
-        start, end = self._window(params)
-        limit, page = paging.page_params(params.get("limit"), params.get("page"))
-        sort = timerange.parse_sort(params.get("sort"), SORTABLE, "-timestamp")
-        filters = self._filters(scope, params, (start, end))
-        total = await self._store.count("alarms", filters)
-        rows = await self._store.query(
-            "alarms", Query(filters, sort=sort, limit=limit, offset=(page - 1) * limit)
+        return await paged_search(
+            self._store,
+            SPEC,
+            params,
+            path,
+            self._clock(),
+            lambda span: self._filters(scope, params, span),
         )
-        body: dict[str, Any] = {
-            "start": int(start),
-            "end": int(end),
-            "limit": limit,
-            "total": total,
-            "results": rows,
-        }
-        if page * limit < total:
-            nxt = {k: v for k, v in params.items() if v is not None and k != "page"}
-            nxt.update(start=str(start), end=str(end), limit=str(limit), page=str(page + 1))
-            body["next"] = paging.search_next(path, nxt)
-        return body
 
-    async def count(
-        self, scope: tuple[str, str], params: Mapping[str, str | None]
-    ) -> dict[str, Any]:
+    async def count(self, scope: tuple[str, str], params: Params) -> dict[str, Any]:
         """``GET .../alarms/count``: counts by a distinct field (default type)."""
-        start, end = self._window(params)
-        limit, _ = paging.page_params(params.get("limit"), None)
-        distinct = params.get("distinct") or "type"
-        if distinct not in DISTINCT:
-            raise BadRequestError(
-                "invalid field: distinct", reason=f"distinct must be one of {', '.join(DISTINCT)}"
-            )
-        filters = self._filters(scope, params, (start, end))
-        counts = await self._store.count_distinct("alarms", filters, distinct, limit)
-        return {
-            "distinct": distinct,
-            "start": int(start),
-            "end": int(end),
-            "limit": limit,
-            "total": sum(c for _, c in counts),
-            "results": [{distinct: v, "count": c} for v, c in counts],
-        }
+        return await count_by(
+            self._store,
+            SPEC,
+            params,
+            self._clock(),
+            lambda span: self._filters(scope, params, span),
+        )
 
     # --- ack and unack ----------------------------------------------------------------
 

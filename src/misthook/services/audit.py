@@ -15,14 +15,25 @@ from typing import Any
 import orjson
 
 from misthook.bus import Bus
-from misthook.domain import paging, timerange
 from misthook.domain.privileges import Actor
 from misthook.domain.webhook_rules import redact
-from misthook.errors import BadRequestError
-from misthook.store.base import Doc, Filter, Op, Put, Query, Store
+from misthook.services.search import (
+    Params,
+    SearchSpec,
+    Window,
+    count_by,
+    paged_search,
+    window_filters,
+)
+from misthook.store.base import Doc, Filter, Op, Put, Store
 
-SORTABLE = ("timestamp", "admin_id", "site_id", "admin_name", "message")
-DISTINCT = ("admin_id", "admin_name", "message", "site_id")
+SPEC = SearchSpec(
+    collection="audit_logs",
+    sortable=("timestamp", "admin_id", "site_id", "admin_name", "message"),
+    default_sort="-timestamp",
+    distinct=("admin_id", "admin_name", "message", "site_id"),
+    default_distinct="admin_name",
+)
 
 
 def changed_fields(
@@ -86,69 +97,33 @@ class AuditLog:
             event["after"] = orjson.dumps(after_doc).decode()
         return [Put("audit_logs", entry), self._bus.prepare(org_id, site_id, "audits", [event])]
 
-    def _filters(
-        self, org_id: str, params: Mapping[str, str | None], window: tuple[float, float]
-    ) -> tuple[Filter, ...]:
-        filters = [
-            Filter("org_id", "eq", org_id),
-            Filter("timestamp", "gte", window[0]),
-            Filter("timestamp", "lte", window[1]),
-        ]
-        if params.get("site_id"):
-            filters.append(Filter("site_id", "eq", params["site_id"]))
-        if params.get("admin_id"):
-            filters.append(Filter("admin_id", "eq", params["admin_id"]))
-        if params.get("admin_name"):
-            filters.append(Filter("admin_name", "contains", params["admin_name"]))
-        if params.get("message"):
-            filters.append(Filter("message", "contains", params["message"]))
+    def _filters(self, org_id: str, params: Params, span: Window) -> tuple[Filter, ...]:
+        filters = [Filter("org_id", "eq", org_id), *window_filters(span)]
+        for name in ("site_id", "admin_id"):
+            if params.get(name):
+                filters.append(Filter(name, "eq", params[name]))
+        for name in ("admin_name", "message"):
+            if params.get(name):
+                filters.append(Filter(name, "contains", params[name]))
         return tuple(filters)
 
-    async def search(
-        self, org_id: str, params: Mapping[str, str | None], path: str
-    ) -> dict[str, Any]:
+    async def search(self, org_id: str, params: Params, path: str) -> dict[str, Any]:
         """`GET /orgs/{id}/logs`: ``{start, end, limit, total, results, next?}``."""
-        start, end = timerange.resolve_window(
-            params.get("start"), params.get("end"), params.get("duration"), self._clock()
+        return await paged_search(
+            self._store,
+            SPEC,
+            params,
+            path,
+            self._clock(),
+            lambda span: self._filters(org_id, params, span),
         )
-        limit, page = paging.page_params(params.get("limit"), params.get("page"))
-        sort = timerange.parse_sort(params.get("sort"), SORTABLE, "-timestamp")
-        filters = self._filters(org_id, params, (start, end))
-        total = await self._store.count("audit_logs", filters)
-        rows = await self._store.query(
-            "audit_logs", Query(filters, sort=sort, limit=limit, offset=(page - 1) * limit)
-        )
-        body: dict[str, Any] = {
-            "start": int(start),
-            "end": int(end),
-            "limit": limit,
-            "total": total,
-            "results": rows,
-        }
-        if page * limit < total:
-            nxt = {k: v for k, v in params.items() if v is not None and k != "page"}
-            nxt.update(start=str(start), end=str(end), limit=str(limit), page=str(page + 1))
-            body["next"] = paging.search_next(path, nxt)
-        return body
 
-    async def count(self, org_id: str, params: Mapping[str, str | None]) -> dict[str, Any]:
+    async def count(self, org_id: str, params: Params) -> dict[str, Any]:
         """`GET /orgs/{id}/logs/count`: counts by a distinct field."""
-        start, end = timerange.resolve_window(
-            params.get("start"), params.get("end"), params.get("duration"), self._clock()
+        return await count_by(
+            self._store,
+            SPEC,
+            params,
+            self._clock(),
+            lambda span: self._filters(org_id, params, span),
         )
-        limit, _ = paging.page_params(params.get("limit"), None)
-        distinct = params.get("distinct") or "admin_name"
-        if distinct not in DISTINCT:
-            raise BadRequestError(
-                "invalid field: distinct", reason=f"distinct must be one of {', '.join(DISTINCT)}"
-            )
-        filters = self._filters(org_id, params, (start, end))
-        counts = await self._store.count_distinct("audit_logs", filters, distinct, limit)
-        return {
-            "distinct": distinct,
-            "start": int(start),
-            "end": int(end),
-            "limit": limit,
-            "total": sum(c for _, c in counts),
-            "results": [{distinct: v, "count": c} for v, c in counts],
-        }

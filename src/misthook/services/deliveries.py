@@ -31,10 +31,23 @@ from misthook.delivery.oauth2 import OAuth2Tokens
 from misthook.delivery.sender import Sender
 from misthook.domain import paging, timerange
 from misthook.errors import BadRequestError, NotFoundError
+from misthook.services.search import (
+    Params,
+    SearchSpec,
+    count_by,
+    search_body,
+    window,
+    window_filters,
+)
 from misthook.store.base import Delete, Doc, Filter, Put, Query, Store
 
-DISTINCT = ("status", "status_code", "topic", "webhook_id")
-SORTABLE = ("timestamp",)
+SPEC = SearchSpec(
+    collection="deliveries",
+    sortable=("timestamp",),
+    default_sort="-timestamp",
+    distinct=("status", "status_code", "topic", "webhook_id"),
+    default_distinct="status",
+)
 # Events counted at most per stream by stream_status (the lag is "at least" beyond it).
 LAG_COUNT_MAX = 1000
 # Parked messages sent again at most by one recover call.
@@ -60,13 +73,9 @@ class Deliveries:
     # --- the log -------------------------------------------------------------------------
 
     def _filters(
-        self, webhook_id: str, params: Mapping[str, str | None], window: tuple[float, float]
+        self, webhook_id: str, params: Mapping[str, str | None], span: tuple[float, float]
     ) -> list[Filter]:
-        filters = [
-            Filter("webhook_id", "eq", webhook_id),
-            Filter("timestamp", "gte", window[0]),
-            Filter("timestamp", "lte", window[1]),
-        ]
+        filters = [Filter("webhook_id", "eq", webhook_id), *window_filters(span)]
         status = params.get("status")
         if status:
             if status not in ("success", "failure"):
@@ -88,18 +97,13 @@ class Deliveries:
             filters.append(Filter("error", "contains", params["error"]))
         return filters
 
-    def _window(self, params: Mapping[str, str | None]) -> tuple[float, float]:
-        return timerange.resolve_window(
-            params.get("start"), params.get("end"), params.get("duration"), self._clock()
-        )
-
     async def search(
         self, webhook_id: str, params: Mapping[str, str | None], path: str
     ) -> dict[str, Any]:
         """``{start, end, limit, total, results, next?}``; ``path`` is the request's path."""
-        start, end = self._window(params)
+        start, end = window(params, self._clock())
         limit, _ = paging.page_params(params.get("limit"), None)
-        sort = timerange.parse_sort(params.get("sort"), SORTABLE, "-timestamp")
+        sort = timerange.parse_sort(params.get("sort"), SPEC.sortable, SPEC.default_sort)
         descending = sort.startswith("-")
         filters = self._filters(webhook_id, params, (start, end))
         total = await self._store.count("deliveries", tuple(filters))
@@ -111,13 +115,7 @@ class Deliveries:
         )
         more = len(rows) > limit
         rows = rows[:limit]
-        body: dict[str, Any] = {
-            "start": int(start),
-            "end": int(end),
-            "limit": limit,
-            "total": total,
-            "results": rows,
-        }
+        body = search_body((start, end), limit, total, rows)
         if more and rows:
             last = rows[-1]["timestamp"]
             same = sum(1 for r in rows if r["timestamp"] == last)
@@ -129,25 +127,15 @@ class Deliveries:
             body["next"] = paging.search_next(path, nxt)
         return body
 
-    async def count(self, webhook_id: str, params: Mapping[str, str | None]) -> dict[str, Any]:
+    async def count(self, webhook_id: str, params: Params) -> dict[str, Any]:
         """``{distinct, start, end, limit, total, results: [{<distinct>, count}]}``."""
-        start, end = self._window(params)
-        limit, _ = paging.page_params(params.get("limit"), None)
-        distinct = params.get("distinct") or "status"
-        if distinct not in DISTINCT:
-            raise BadRequestError(
-                "invalid field: distinct", reason=f"distinct must be one of {', '.join(DISTINCT)}"
-            )
-        filters = tuple(self._filters(webhook_id, params, (start, end)))
-        counts = await self._store.count_distinct("deliveries", filters, distinct, limit)
-        return {
-            "distinct": distinct,
-            "start": int(start),
-            "end": int(end),
-            "limit": limit,
-            "total": sum(c for _, c in counts),
-            "results": [{distinct: v, "count": c} for v, c in counts],
-        }
+        return await count_by(
+            self._store,
+            SPEC,
+            params,
+            self._clock(),
+            lambda span: tuple(self._filters(webhook_id, params, span)),
+        )
 
     # --- sending again ---------------------------------------------------------------------
 

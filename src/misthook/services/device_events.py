@@ -7,15 +7,24 @@ commit of the change that caused it. ``device-updowns`` events are published onl
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from misthook.bus import Bus
-from misthook.domain import paging, timerange
 from misthook.errors import BadRequestError
-from misthook.store.base import Doc, Filter, Op, Put, Query, Store
+from misthook.services.search import (
+    Params,
+    SearchSpec,
+    Window,
+    count_by,
+    csv_values,
+    paged_search,
+    window_filters,
+)
+from misthook.store.base import Doc, Filter, Op, Put, Store
 
 # Lifecycle action -> event type per device kind; None where the catalogue has no type.
 EVENT_TYPES: dict[str, dict[str, str | None]] = {
@@ -71,9 +80,15 @@ EVENT_TYPES: dict[str, dict[str, str | None]] = {
     },
 }
 
-SORTABLE = ("timestamp", "type", "mac", "model")
-SITE_DISTINCT = ("mac", "model", "type", "type_code")
-ORG_DISTINCT = ("mac", "model", "type", "type_code", "site_id", "ap", "apfw", "text")
+ORG_SPEC = SearchSpec(
+    collection="device_events",
+    sortable=("timestamp", "type", "mac", "model"),
+    default_sort="timestamp",
+    distinct=("mac", "model", "type", "type_code", "site_id", "ap", "apfw", "text"),
+    default_distinct="model",
+    distinct_fields={"type_code": "type", "apfw": "version"},
+)
+SITE_SPEC = dataclasses.replace(ORG_SPEC, distinct=("mac", "model", "type", "type_code"))
 DEVICE_TYPES = ("ap", "switch", "gateway")
 
 
@@ -168,23 +183,18 @@ class DeviceEvents:
         self,
         scope: tuple[str, str],
         params: Mapping[str, str | None],
-        window: tuple[float, float],
+        span: Window,
         *,
         org: bool,
     ) -> tuple[Filter, ...]:
-        filters = [
-            Filter(scope[0], "eq", scope[1]),
-            Filter("timestamp", "gte", window[0]),
-            Filter("timestamp", "lte", window[1]),
-        ]
+        filters = [Filter(scope[0], "eq", scope[1]), *window_filters(span)]
         for name in ("mac", "model", "site_id", "ap", "version"):
             if params.get(name):
                 filters.append(Filter(name, "eq", params[name]))
         if params.get("apfw"):
             filters.append(Filter("version", "eq", params["apfw"]))
         if params.get("type"):
-            types = [t.strip() for t in str(params["type"]).split(",") if t.strip()]
-            filters.append(Filter("type", "in", types))
+            filters.append(Filter("type", "in", csv_values(params["type"])))
         if params.get("text"):
             filters.append(Filter("text", "contains", params["text"]))
         if org:
@@ -201,64 +211,30 @@ class DeviceEvents:
         return tuple(filters)
 
     async def search(
-        self,
-        scope: tuple[str, str],
-        params: Mapping[str, str | None],
-        path: str,
-        *,
-        org: bool,
+        self, scope: tuple[str, str], params: Params, path: str, *, org: bool
     ) -> dict[str, Any]:
         """``GET .../devices/events/search``: ``{start, end, limit, total, results, next?}``."""
-        start, end = timerange.resolve_window(
-            params.get("start"), params.get("end"), params.get("duration"), self._clock()
+        last_by = params.get("last_by")
+        return await paged_search(
+            self._store,
+            ORG_SPEC if org else SITE_SPEC,
+            params,
+            path,
+            self._clock(),
+            lambda span: self._filters(scope, params, span, org=org),
+            # the most recent event per value of the field
+            reshape=(lambda rows: _last_by(rows, str(last_by))) if last_by else None,
         )
-        limit, page = paging.page_params(params.get("limit"), params.get("page"))
-        sort = timerange.parse_sort(params.get("sort"), SORTABLE, "timestamp")
-        filters = self._filters(scope, params, (start, end), org=org)
-        total = await self._store.count("device_events", filters)
-        rows = await self._store.query(
-            "device_events", Query(filters, sort=sort, limit=limit, offset=(page - 1) * limit)
-        )
-        if params.get("last_by"):  # the most recent event per value of the field
-            rows = _last_by(rows, str(params["last_by"]))
-        body: dict[str, Any] = {
-            "start": int(start),
-            "end": int(end),
-            "limit": limit,
-            "total": total,
-            "results": rows,
-        }
-        if page * limit < total:
-            nxt = {k: v for k, v in params.items() if v is not None and k != "page"}
-            nxt.update(start=str(start), end=str(end), limit=str(limit), page=str(page + 1))
-            body["next"] = paging.search_next(path, nxt)
-        return body
 
-    async def count(
-        self, scope: tuple[str, str], params: Mapping[str, str | None], *, org: bool
-    ) -> dict[str, Any]:
+    async def count(self, scope: tuple[str, str], params: Params, *, org: bool) -> dict[str, Any]:
         """``GET .../devices/events/count``: counts by a distinct field (default model)."""
-        start, end = timerange.resolve_window(
-            params.get("start"), params.get("end"), params.get("duration"), self._clock()
+        return await count_by(
+            self._store,
+            ORG_SPEC if org else SITE_SPEC,
+            params,
+            self._clock(),
+            lambda span: self._filters(scope, params, span, org=org),
         )
-        limit, _ = paging.page_params(params.get("limit"), None)
-        allowed = ORG_DISTINCT if org else SITE_DISTINCT
-        distinct = params.get("distinct") or "model"
-        if distinct not in allowed:
-            raise BadRequestError(
-                "invalid field: distinct", reason=f"distinct must be one of {', '.join(allowed)}"
-            )
-        field = {"type_code": "type", "apfw": "version"}.get(distinct, distinct)
-        filters = self._filters(scope, params, (start, end), org=org)
-        counts = await self._store.count_distinct("device_events", filters, field, limit)
-        return {
-            "distinct": distinct,
-            "start": int(start),
-            "end": int(end),
-            "limit": limit,
-            "total": sum(c for _, c in counts),
-            "results": [{distinct: v, "count": c} for v, c in counts],
-        }
 
 
 def _last_by(rows: list[Doc], field: str) -> list[Doc]:
