@@ -105,8 +105,7 @@ class App:
                     on_disable=self.webhooks.disable,
                     clock=self.clock,
                 )
-                self.bus.on_publish(self.worker.wake)
-                await self.store.listen(self.worker.wake)
+                self.bus.on_publish(self.worker.wake)  # other processes: store.listen in run()
                 task = asyncio.create_task(self.worker.run(stop), name="misthook-worker")
                 if self.config.run_monitor:  # heartbeat timeouts, delayed updowns, schedules
                     monitor = asyncio.create_task(
