@@ -50,7 +50,11 @@ def _setup_logging() -> None:
 )
 @click.version_option(package_name="misthook")
 def main() -> None:
-    """misthook: self-hosted, Mist-compatible webhooks."""
+    """misthook: self-hosted, Mist-compatible webhooks.
+
+    Every option can also come from the environment: the settings (database, host,
+    port, TLS, ...) as MISTHOOK_<SETTING> (see the README's table), any option as
+    MISTHOOK_<COMMAND>_<OPTION>, e.g. MISTHOOK_SIMULATE_TOKEN."""
 
 
 @main.command()

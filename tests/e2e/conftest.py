@@ -24,9 +24,10 @@ class Served:
         return self.server.client(self.token)
 
 
-def _serve(tmp: Path, *extra: str) -> Iterator[Served]:
+def serve_fresh(tmp: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[Served]:
+    """Init a fresh SQLite file in ``tmp`` and serve it until the generator is closed."""
     database = str(tmp / "misthook.db")
-    env = {"MISTHOOK_EGRESS_ALLOW": "127.0.0.0/8"}
+    env = {"MISTHOOK_EGRESS_ALLOW": "127.0.0.0/8", **(env or {})}
     ids = init_database(database, env)
     server = ServerProcess(database, tmp, extra_args=extra, env=env).start()
     try:
@@ -38,16 +39,16 @@ def _serve(tmp: Path, *extra: str) -> Iterator[Served]:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     """A fresh server over HTTP with its first org, site and superuser token."""
-    yield from _serve(tmp_path)
+    yield from serve_fresh(tmp_path)
 
 
 @pytest.fixture(scope="module")
 def served_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """One server shared by a module's read-mostly tests."""
-    yield from _serve(tmp_path_factory.mktemp("served"))
+    yield from serve_fresh(tmp_path_factory.mktemp("served"))
 
 
 @pytest.fixture(scope="module")
 def served_https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """A server over HTTPS with a self-signed certificate."""
-    yield from _serve(tmp_path_factory.mktemp("https"), "--tls-self-signed")
+    yield from serve_fresh(tmp_path_factory.mktemp("https"), "--tls-self-signed")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from misthook.testing.client import ApiClient
-from tests.e2e.conftest import Served
+from tests.e2e.conftest import Served, serve_fresh
 
 HOOK = {"name": "audits", "url": "http://127.0.0.1:9/hook", "topics": ["audits"]}
 
@@ -258,3 +260,20 @@ def test_https_self_signed(served_https: Served) -> None:
     assert hook.status == 200
     listed = api.get(_webhooks_path(served_https, "site"))
     assert listed.headers["X-Page-Total"] == "1"
+
+
+@pytest.fixture
+def served_tight(tmp_path: Path) -> Iterator[Served]:
+    """A server whose tokens may make 5 calls an hour."""
+    yield from serve_fresh(tmp_path, env={"MISTHOOK_RATE_LIMIT_PER_HOUR": "5"})
+
+
+def test_rate_limit_answers_429_with_retry_after(served_tight: Served) -> None:
+    """The sixth call of a token within the hour gets Mist's 429; other tokens go on."""
+    api = served_tight.api
+    other = api.post("/api/v1/self/apitokens", {"name": "second"}).json()["key"]
+    answers = [api.get("/api/v1/self") for _ in range(5)]
+    assert [a.status for a in answers] == [200] * 4 + [429]
+    assert "5000 API Calls per hour" in answers[-1].json()["detail"]
+    assert 3000 < int(answers[-1].headers["Retry-After"]) <= 3600
+    assert api.with_token(other).get("/api/v1/self").status == 200
