@@ -143,6 +143,18 @@ async def _last_delivery(web: Web, webhook_id: str) -> dict[str, Any] | None:
     return results[0] if results else None
 
 
+async def _delivery_state(web: Web, webhook_id: str) -> dict[str, Any]:
+    """What the list shows of a webhook's streams: events waiting, and whether some were
+    pruned before they could be delivered (the API's ``.../status``, summed)."""
+    streams = await web.app.deliveries.stream_status(webhook_id)
+    return {
+        "lag": sum(s["lag"] for s in streams),
+        "capped": any(s["lag_capped"] for s in streams),
+        "failing": any(s["failing_since"] is not None for s in streams),
+        "behind": any(s["behind_retention"] for s in streams),
+    }
+
+
 for _kind in ("orgs", "sites"):
 
     def _routes(kind: str) -> None:
@@ -153,8 +165,9 @@ for _kind in ("orgs", "sites"):
             scope = await _scope(web, kind, scope_id)
             rows, _, _, _ = await web.app.webhooks.list(web.actor, scope, "1000", "1")
             last = {w["id"]: await _last_delivery(web, w["id"]) for w in rows}
+            state = {w["id"]: await _delivery_state(web, w["id"]) for w in rows}
             ctx = await _scope_context(web, kind, scope_id, scope)
-            return web.render("webhooks.html", webhooks=rows, last=last, **ctx)
+            return web.render("webhooks.html", webhooks=rows, last=last, state=state, **ctx)
 
         @page(router, prefix + "/new", methods=("GET", "POST"))
         async def new_webhook(web: Web, scope_id: str) -> Response:

@@ -1,7 +1,13 @@
-"""Delivery logs of a webhook: search, count, resend one message, recover parked ones.
+"""Delivery logs of a webhook: search, count, resend one message, recover parked ones,
+and (a misthook extra) the delivery state of its streams.
 
 Same routes under ``/orgs/{org_id}`` and ``/sites/{site_id}``. Reading needs any role on
 the scope; resend and recover need write or admin.
+
+``GET .../webhooks/{id}/status``: ``{webhook_id, enabled, disabled_reason, streams}``, one
+stream per topic (and ``ping``) with ``cursor, lag, lag_capped, attempt, next_attempt_at,
+failing_since, behind_retention`` (see ``Deliveries.stream_status``); a disabled webhook
+has no streams.
 """
 
 from __future__ import annotations
@@ -79,7 +85,28 @@ def _add_routes(kind: str, param: str, scope_of: ScopeOf) -> None:
             raise BadRequestError("invalid field: since", reason='expected {"since": <epoch>}')
         return await app.deliveries.recover(webhook, body["since"])
 
+    async def webhook_status(
+        request: Request,
+        webhook_id: str,
+        actor: Actor = Depends(get_actor),
+        app: App = Depends(get_app),
+    ) -> Any:
+        webhook = await webhook_of(request, app, actor, False)
+        streams = await app.deliveries.stream_status(webhook["id"])
+        return {
+            "webhook_id": webhook["id"],
+            "enabled": webhook.get("enabled", True),
+            "disabled_reason": webhook.get("disabled_reason"),
+            "streams": sorted(streams, key=lambda s: str(s["topic"])),
+        }
+
     for func, method, path, summary in (
+        (
+            webhook_status,
+            "GET",
+            base + "/status",
+            f"Delivery state of a {label} webhook per topic (misthook extra)",
+        ),
         (search_deliveries, "GET", base + "/events/search", f"Search {label} webhook deliveries"),
         (count_deliveries, "GET", base + "/events/count", f"Count {label} webhook deliveries"),
         (
