@@ -9,8 +9,8 @@ processes are woken by the store: PostgreSQL NOTIFY, or their polling).
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +18,26 @@ import orjson
 
 from misthook.domain.topics import envelope_fields
 from misthook.store.base import AppendEvents, CommitResult, NewEvent, Op, Store
+
+_dumps = orjson.dumps
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
+def new_event_ids(count: int) -> list[str]:
+    """``count`` random (version 4) UUID strings.
+
+    One ``os.urandom`` call for all of them: ``uuid.uuid4()`` makes one system call per id,
+    and each one gives up the GIL, which under load (the SQLite thread wants it too) cost
+    ~14 us per event in ``serve``, more than the rest of the publish path together."""
+    if count <= 0:
+        return []
+    h = os.urandom(16 * count).hex()
+    variant = _VARIANT
+    return [
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-4{h[i + 13 : i + 16]}-"
+        f"{variant[h[i + 16]]}{h[i + 17 : i + 20]}-{h[i + 20 : i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
 
 
 class Bus:
@@ -44,33 +64,32 @@ class Bus:
         filled in when absent (most schemas forbid other fields)."""
         now = self._clock()
         fields = envelope_fields(topic)
+        want_id = "id" in fields
+        want_org = "org_id" in fields
+        want_site = site_id is not None and "site_id" in fields
+        want_ts = "timestamp" in fields
+        fresh = new_event_ids(len(events))
         new: list[NewEvent] = []
-        for raw in events:
+        append = new.append
+        for i, raw in enumerate(events):
             event = dict(raw)
-            event_id = event.get("id")
-            if not isinstance(event_id, str) or not event_id or "id" not in fields:
-                event_id = str(uuid.uuid4())
-                if "id" in fields:
+            event_id = event.get("id") if want_id else None
+            if not isinstance(event_id, str) or not event_id:
+                event_id = fresh[i]
+                if want_id:
                     event["id"] = event_id
-            if "org_id" in fields:
-                event.setdefault("org_id", org_id)
-            if site_id is not None and "site_id" in fields:
-                event.setdefault("site_id", site_id)
+            if want_org and "org_id" not in event:
+                event["org_id"] = org_id
+            if want_site and "site_id" not in event:
+                event["site_id"] = site_id
             timestamp = event.get("timestamp")
-            if not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
+            if type(timestamp) is not float and (
+                not isinstance(timestamp, int | float) or isinstance(timestamp, bool)
+            ):
                 timestamp = now
-                if "timestamp" in fields:
+                if want_ts:
                     event["timestamp"] = now
-            new.append(
-                NewEvent(
-                    id=event_id,
-                    org_id=org_id,
-                    site_id=site_id,
-                    topic=topic,
-                    timestamp=float(timestamp),
-                    body=orjson.dumps(event),
-                )
-            )
+            append(NewEvent(event_id, org_id, site_id, topic, float(timestamp), _dumps(event)))
         return AppendEvents(new)
 
     async def commit(self, ops: Sequence[Op]) -> CommitResult:

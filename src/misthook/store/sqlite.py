@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
+import itertools
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -43,7 +45,17 @@ T = TypeVar("T")
 
 MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 
-_INSERT_EVENT = f"INSERT INTO events ({sql.EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_EVENT_PARAMS = 7
+_INSERT_ROWS_MAX = 500
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_events(rows: int) -> str:
+    """INSERT of ``rows`` events in one statement."""
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
+    return f"INSERT INTO events ({sql.EVENT_COLUMNS}) VALUES {values}"
+
+
 _OPEN_STREAM = (
     "INSERT INTO streams (webhook_id, topic, org_id, site_id, cursor)"
     " VALUES (?, ?, ?, ?, (SELECT coalesce(max(seq), 0) FROM events))"
@@ -64,6 +76,18 @@ _LEASE_STREAMS = (
 )
 
 
+_DOC_PARAMS = 7
+_VALUES = " VALUES (?, ?, ?, ?, ?, ?, ?)"
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_docs(collection: str, rows: int) -> str:
+    """The upsert of ``rows`` documents of ``collection`` in one statement."""
+    single = sql.upsert(sql.Dialect(), collection)
+    values = " VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
+    return single.replace(_VALUES, values, 1)
+
+
 def _json_value(value: Any, json_type: str) -> Any:
     """A value json_extract returned, with the type it had in the document."""
     if json_type == "true":
@@ -73,6 +97,29 @@ def _json_value(value: Any, json_type: str) -> Any:
     if json_type in ("object", "array"):
         return orjson.loads(value)
     return value
+
+
+def _unpack_events(topic: str, org_id: str, row: tuple[Any, ...]) -> list[StoredEvent]:
+    """The events of one aggregated row of ``read_events``, in sequence order."""
+    seqs_text, times_text, ids_json, sites_json, sizes_text, blob = row
+    if not seqs_text:
+        return []
+    seqs = [int(v) for v in seqs_text.split(",")]
+    times = [float(v) for v in times_text.split(",")]
+    ids = orjson.loads(ids_json)
+    sites = orjson.loads(sites_json)
+    events = []
+    at = 0
+    for seq, event_id, site_id, timestamp, size in zip(
+        seqs, ids, sites, times, sizes_text.split(","), strict=True
+    ):
+        end = at + int(size)
+        events.append(StoredEvent(seq, event_id, org_id, site_id, topic, timestamp, blob[at:end]))
+        at = end
+    if any(a >= b for a, b in itertools.pairwise(seqs)):
+        # SQLite does not promise that an aggregate sees its subquery's order.
+        events.sort(key=lambda e: e.seq)
+    return events
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -96,6 +143,7 @@ class SqliteStore:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._listeners: list[Callable[[], None]] = []
+        self._insert_rows: int | None = None
 
     # --- the one thread --------------------------------------------------------------
 
@@ -255,8 +303,16 @@ class SqliteStore:
 
     def _put_many(self, db: sqlite3.Connection, collection: str, docs: list[Doc]) -> None:
         spec = sql.spec_of(collection)
-        rows = [(*sql.column_values(spec, doc), orjson.dumps(doc).decode()) for doc in docs]
-        db.executemany(sql.upsert(sql.Dialect(), collection), rows)
+        dumps = orjson.dumps
+        per_statement = max(1, self._rows_per_insert(db) * _EVENT_PARAMS // _DOC_PARAMS)
+        # Many rows per statement, as for events (one GIL hand-back per statement).
+        for start in range(0, len(docs), per_statement):
+            chunk = docs[start : start + per_statement]
+            params: list[Any] = []
+            for doc in chunk:
+                params.extend(sql.column_values(spec, doc))
+                params.append(dumps(doc).decode())
+            db.execute(_upsert_docs(collection, len(chunk)), params)
 
     def _apply(self, db: sqlite3.Connection, op: Op, seqs: list[int]) -> None:
         if isinstance(op, Delete):
@@ -305,14 +361,24 @@ class SqliteStore:
             " coalesce((SELECT max(seq) FROM events), 0))"
         ).fetchone()
         seqs = list(range(last + 1, last + 1 + len(op.events)))
-        db.executemany(
-            _INSERT_EVENT,
-            [
-                (seq, e.id, e.org_id, e.site_id, e.topic, e.timestamp, e.body)
-                for seq, e in zip(seqs, op.events, strict=True)
-            ],
-        )
+        # Many rows per statement: about 1.7x the rows/s of executemany (one statement per
+        # row, each one writing sqlite_sequence back and taking the GIL again).
+        per_statement = self._rows_per_insert(db)
+        events = op.events
+        for start in range(0, len(events), per_statement):
+            chunk = events[start : start + per_statement]
+            params: list[Any] = []
+            extend = params.extend
+            for seq, e in enumerate(chunk, last + 1 + start):
+                extend((seq, e.id, e.org_id, e.site_id, e.topic, e.timestamp, e.body))
+            db.execute(_insert_events(len(chunk)), params)
         return seqs
+
+    def _rows_per_insert(self, db: sqlite3.Connection) -> int:
+        if self._insert_rows is None:
+            limit = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            self._insert_rows = max(1, min(_INSERT_ROWS_MAX, limit // _EVENT_PARAMS))
+        return self._insert_rows
 
     # --- event log -------------------------------------------------------------------
 
@@ -328,19 +394,24 @@ class SqliteStore:
         self, topic: str, org_id: str, site_id: str | None, after_seq: int, limit: int
     ) -> list[StoredEvent]:
         if site_id is None:
-            statement = (
-                f"SELECT {sql.EVENT_COLUMNS} FROM events WHERE topic = ? AND org_id = ?"
-                " AND seq > ? ORDER BY seq LIMIT ?"
-            )
+            where = "topic = ? AND org_id = ? AND seq > ?"
             params: tuple[Any, ...] = (topic, org_id, after_seq, limit)
         else:
-            statement = (
-                f"SELECT {sql.EVENT_COLUMNS} FROM events WHERE topic = ? AND site_id = ?"
-                " AND org_id = ? AND seq > ? ORDER BY seq LIMIT ?"
-            )
+            where = "topic = ? AND site_id = ? AND org_id = ? AND seq > ?"
             params = (topic, site_id, org_id, after_seq, limit)
+        # All the events come back in ONE row: sqlite3 gives up the GIL for every step
+        # (row), and each step then waits for the busy event loop to hand the GIL back
+        # (measured: 1000 rows took 0.7 ms alone, 146 ms beside a busy thread; one row of
+        # aggregates 5.6 ms).
+        statement = (
+            "SELECT group_concat(seq), group_concat(printf('%!.17g', timestamp)),"
+            " json_group_array(id), json_group_array(site_id), group_concat(length(body)),"
+            " CAST(group_concat(body, '') AS BLOB)"
+            f" FROM (SELECT seq, id, site_id, timestamp, body FROM events WHERE {where}"
+            " ORDER BY seq LIMIT ?)"
+        )
         rows = await self._run(self._fetch, statement, params)
-        return [StoredEvent(*row) for row in rows]
+        return _unpack_events(topic, org_id, rows[0])
 
     # --- streams ---------------------------------------------------------------------
 
