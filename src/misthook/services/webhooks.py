@@ -223,11 +223,14 @@ class Webhooks:
             "disabled_reason": reason,
             "modified_time": self._clock(),
         }
+        site_id = webhook.get("site_id")
+        site = await self._store.get("sites", site_id) if site_id else None
         ops: list[Op] = [Put("webhooks", updated), *stream_ops(updated)]
         ops += self._audit.record(
             SYSTEM_ACTOR,
             org_id=webhook["org_id"],
-            site_id=webhook.get("site_id"),
+            site_id=site_id,
+            site_name=site["name"] if site else None,
             message=f'Disable Webhook "{webhook["name"]}": {reason}',
             before=webhook,
             after=updated,
