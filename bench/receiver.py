@@ -3,7 +3,8 @@
 A raw asyncio protocol on uvloop speaking just enough HTTP/1.1 keep-alive: it answers every
 POST with 200, counts messages and events (occurrences of ``"n":``), and for each message
 records the delay from the ``"t":`` (publish time) of its first event to its arrival.
-``GET /stats`` answers the counters as JSON, ``POST /reset`` zeroes them. A second port is
+``GET /stats`` answers the counters as JSON (``/stats?full=1`` adds the latencies and the
+arrival of each message's first event), ``POST /reset`` zeroes them. A second port is
 a black hole: it accepts connections and never answers.
 
     python -m bench.receiver PORT BLACKHOLE_PORT
@@ -32,6 +33,7 @@ class Stats:
         self.first_at = 0.0
         self.last_at = 0.0
         self.latencies: list[float] = []
+        self.arrivals: list[tuple[int, float]] = []  # ("n" of the first event, arrival)
 
     def add(self, body: bytes) -> None:
         now = time.time()
@@ -40,6 +42,13 @@ class Stats:
         self.last_at = now
         self.messages += 1
         self.events += body.count(b'"n":')
+        n_at = body.find(b'"n":')
+        if n_at >= 0 and len(self.arrivals) < 1_000_000:
+            end = n_at + 4
+            while end < len(body) and body[end] in b"0123456789":
+                end += 1
+            with contextlib.suppress(ValueError):
+                self.arrivals.append((int(body[n_at + 4 : end]), now))
         at = body.find(b'"t":')
         if at >= 0:
             end = at + 4
@@ -48,16 +57,19 @@ class Stats:
             with contextlib.suppress(ValueError):
                 self.latencies.append(now - float(body[at + 4 : end]))
 
-    def json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "messages": self.messages,
-                "events": self.events,
-                "first_at": self.first_at,
-                "last_at": self.last_at,
-                "latencies": self.latencies[-200_000:],
-            }
-        )
+    def json(self, full: bool) -> bytes:
+        """The counters; with ``full`` also the latencies and arrivals (large: asked for
+        once at the end of a case, not by every poll, so polling costs next to nothing)."""
+        answer: dict[str, Any] = {
+            "messages": self.messages,
+            "events": self.events,
+            "first_at": self.first_at,
+            "last_at": self.last_at,
+        }
+        if full:
+            answer["latencies"] = self.latencies[-200_000:]
+            answer["arrivals"] = self.arrivals[-200_000:]
+        return orjson.dumps(answer)
 
 
 STATS = Stats()
@@ -93,7 +105,7 @@ class Http(asyncio.Protocol):
     def answer(self, head: bytes, body: bytes) -> None:
         assert self.transport is not None
         if head.startswith(b"GET /stats"):
-            payload = STATS.json()
+            payload = STATS.json(full=head.startswith(b"GET /stats?full"))
             self.transport.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%b"
                 % (len(payload), payload)

@@ -83,6 +83,12 @@ class _Sent:
     attempt: Attempt
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Consume the outcome of a read nobody waits for any more (no "never retrieved")."""
+    if not future.cancelled():
+        future.exception()
+
+
 def wire_topic(stream_topic: str) -> str:
     """The topic a stream's messages carry: a stream topic may be qualified
     (``ping:<webhook_id>``, the ping of one webhook) and is delivered as ``ping``."""
@@ -265,13 +271,22 @@ class Worker:
         in_flight: collections.deque[asyncio.Task[_Sent]] = collections.deque()
         first_attempt_no = state.attempt + 1
         failed: _Sent | None = None
+        # The next read runs while the messages already cut are being sent.
+        reading: asyncio.Future[list[StoredEvent]] | None = None
+
+        def read_next() -> asyncio.Future[list[StoredEvent]]:
+            return asyncio.ensure_future(
+                self._store.read_events(
+                    stream.topic, stream.org_id, stream.site_id, read_after, read_limit
+                )
+            )
+
         try:
             while True:
                 while failed is None and len(in_flight) < window and self._running:
                     if not buffer:
-                        events = await self._store.read_events(
-                            stream.topic, stream.org_id, stream.site_id, read_after, read_limit
-                        )
+                        events = await (reading or read_next())
+                        reading = None
                         if not events:
                             break
                         buffer.extend(events)
@@ -284,6 +299,8 @@ class Worker:
                             self._attempt(webhook, prepared, topic, batch, attempt_no, slot)
                         )
                     )
+                    if not buffer and reading is None:
+                        reading = read_next()
                 if not in_flight:
                     return
                 sent = await in_flight.popleft()
@@ -300,6 +317,9 @@ class Worker:
         finally:
             for task in in_flight:
                 task.cancel()
+            if reading is not None:
+                reading.cancel()
+                reading.add_done_callback(_retrieve)
             if failed is not None:
                 await self._after_failure(stream, webhook, state, failed)
 
