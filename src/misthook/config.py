@@ -43,8 +43,20 @@ class Config:
     batch_max_events: int = 1000
     batch_max_bytes: int = 1_048_576
     # waits between attempts of one message; jitter of +-20% is added; about two days in all
-    retry_schedule_s: tuple[float, ...] = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800,
-                                           43200, 43200, 43200)
+    retry_schedule_s: tuple[float, ...] = (
+        5,
+        30,
+        120,
+        600,
+        1800,
+        3600,
+        7200,
+        14400,
+        28800,
+        43200,
+        43200,
+        43200,
+    )
     # longest wait a receiver's Retry-After header may ask for
     retry_after_max_s: float = 3600.0
     # a webhook failing with no success for this long is disabled
@@ -81,7 +93,6 @@ class Config:
     monitor_interval_s: float = 1.0
     # run the monitor with the workers (one monitor per deployment: off on extra workers)
     run_monitor: bool = True
-
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):
