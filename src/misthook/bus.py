@@ -82,14 +82,15 @@ class Bus:
                 event["org_id"] = org_id
             if want_site and "site_id" not in event:
                 event["site_id"] = site_id
-            timestamp = event.get("timestamp")
-            if type(timestamp) is not float and (
-                not isinstance(timestamp, int | float) or isinstance(timestamp, bool)
-            ):
-                timestamp = now
-                if want_ts:
+            if want_ts:
+                timestamp = event.get("timestamp")
+                if type(timestamp) is not float and (
+                    not isinstance(timestamp, int | float) or isinstance(timestamp, bool)
+                ):
                     event["timestamp"] = now
-            append(NewEvent(event_id, org_id, site_id, topic, float(timestamp), _dumps(event)))
+            # the log keeps when the event entered it: retention prunes by that, whatever
+            # clock or unit the producer's own timestamp uses
+            append(NewEvent(event_id, org_id, site_id, topic, now, _dumps(event)))
         return AppendEvents(new)
 
     async def commit(self, ops: Sequence[Op]) -> CommitResult:

@@ -37,10 +37,11 @@ def test_adds_nothing_the_schema_forbids() -> None:
 
 
 def test_keeps_what_the_producer_gave() -> None:
-    """Given id and timestamp are kept; the log uses the given id."""
+    """Given id and timestamp are kept; the log uses the given id, and its own time."""
     op = _bus().prepare("org", None, "audits", [{"id": "given", "timestamp": 7}])
     assert op.events[0].id == "given"
-    assert op.events[0].timestamp == 7
+    assert orjson.loads(op.events[0].body)["timestamp"] == 7
+    assert op.events[0].timestamp == 1234.5  # retention prunes by the log's time
     assert "site_id" not in orjson.loads(op.events[0].body)
 
 

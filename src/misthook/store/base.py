@@ -107,7 +107,8 @@ def where(**equals: Any) -> tuple[Filter, ...]:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class NewEvent:
-    """An event to append. ``body`` is the event's JSON object, serialized (orjson)."""
+    """An event to append. ``body`` is the event's JSON object, serialized (orjson);
+    ``timestamp`` is when it entered the log (retention prunes by it)."""
 
     id: str
     org_id: str
