@@ -122,6 +122,21 @@ def _unpack_events(topic: str, org_id: str, row: tuple[Any, ...]) -> list[Stored
     return events
 
 
+def _enable_wal(db: sqlite3.Connection, timeout_s: float) -> None:
+    """Switch to WAL. While another connection creates the same new file, SQLite answers
+    "database is locked" at once (the busy handler is not consulted for this switch), so
+    retry until the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _statements(script: str) -> Iterator[str]:
     """The statements of a migration file, one at a time (executescript would commit)."""
     pending = ""
@@ -196,7 +211,7 @@ class SqliteStore:
             )
         db = self._conn
         db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-        db.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(db, self.busy_timeout_s)
         db.execute("PRAGMA synchronous = NORMAL")
         # Checkpoint every 32 MB of WAL rather than 4 MB (the hot index pages are copied
         # back once instead of eight times: ~30% more appended rows/s measured), and keep
