@@ -52,6 +52,7 @@ from misthook.delivery.retention import Retention
 from misthook.delivery.sender import Sender
 from misthook.domain import retry
 from misthook.domain.retry import RetryPolicy
+from misthook.domain.topics import wire_topic
 from misthook.errors import StoreError
 from misthook.store.base import Doc, Filter, Query, SaveStream, Store, StoredEvent, Stream
 
@@ -87,12 +88,6 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
     """Consume the outcome of a read nobody waits for any more (no "never retrieved")."""
     if not future.cancelled():
         future.exception()
-
-
-def wire_topic(stream_topic: str) -> str:
-    """The topic a stream's messages carry: a stream topic may be qualified
-    (``ping:<webhook_id>``, the ping of one webhook) and is delivered as ``ping``."""
-    return stream_topic.partition(":")[0]
 
 
 class Worker:
