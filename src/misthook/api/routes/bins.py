@@ -123,10 +123,12 @@ async def capture(request: Request, app: App = Depends(get_app)) -> Response:
 
 
 for _path in ("/bins/{bin_id}", "/bins/{bin_id}/{rest:path}"):
-    router.add_api_route(
-        _path,
-        capture,
-        methods=CAPTURE_METHODS,
-        summary="A bin's capture URL: any method, no auth; answers 200",
-        operation_id="capture" + ("_subpath" if "rest" in _path else ""),
-    )
+    for _method in CAPTURE_METHODS:  # a route per method: each its own operation id
+        router.add_api_route(
+            _path,
+            capture,
+            methods=[_method],
+            summary="A bin's capture URL (and any path below it): no auth; answers 200",
+            # one documented path; the sub-path twin behaves the same
+            include_in_schema="rest" not in _path,
+        )
