@@ -12,28 +12,17 @@ has no streams.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
 from misthook.api.deps import get_actor, get_app, json_body, query_params
+from misthook.api.scopes import WEBHOOK_SCOPES, ScopeOf
 from misthook.app import App
 from misthook.domain.privileges import Actor
 from misthook.errors import BadRequestError
-from misthook.services.webhooks import Scope
 
 router = APIRouter(prefix="/api/v1", tags=["Webhooks"])
-
-ScopeOf = Callable[[App, Actor, str, bool], Awaitable[Scope]]
-
-
-async def _org_scope(app: App, actor: Actor, scope_id: str, write: bool) -> Scope:
-    return await app.webhooks.org_scope(actor, scope_id, write=write)
-
-
-async def _site_scope(app: App, actor: Actor, scope_id: str, write: bool) -> Scope:
-    return await app.webhooks.site_scope(actor, scope_id, write=write)
 
 
 def _add_routes(kind: str, param: str, scope_of: ScopeOf) -> None:
@@ -127,5 +116,5 @@ def _add_routes(kind: str, param: str, scope_of: ScopeOf) -> None:
         )
 
 
-_add_routes("orgs", "org_id", _org_scope)
-_add_routes("sites", "site_id", _site_scope)
+for _kind, _param, _scope_of in WEBHOOK_SCOPES:
+    _add_routes(_kind, _param, _scope_of)
