@@ -1,0 +1,273 @@
+"""A cache of the newest events THIS process appended, in front of any Store.
+
+Delivery reads every event back soon after it was appended; with 100 webhooks on one
+topic that is 100 reads of each event, and each SQLite row step hands the GIL away and
+waits to get it back. ``TailCachedStore`` keeps the events of its own successful
+commits in memory, indexed per topic and org (and site), and serves ``read_events``
+from there when it can.
+
+Why it is safe: an event enters the tail only after ``commit`` returned, so the tail
+is a copy of what is already durable and nothing is acknowledged from it. The tail
+claims the seqs ``[start, end]`` and keeps EVERY event of that range (minus those
+pruned): when new seqs do not follow ``end`` (another process appended in between, or
+a PostgreSQL sequence gap) it starts again at them, and a read is served from memory
+only when it starts inside the claimed range. A read that finds nothing there goes to
+the store, so events another process appended after ``end`` still arrive.
+
+Every other method, and every write, goes to the wrapped store unchanged.
+A prune committed by another process is not seen here: such a tail may serve an event
+that is already older than the retention (a harmless extra delivery, never a loss).
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from misthook.store.base import (
+    AppendEvents,
+    CommitResult,
+    Doc,
+    Filter,
+    Op,
+    PruneEvents,
+    Query,
+    Store,
+    StoredEvent,
+    Stream,
+)
+
+# What one cached event costs beside its body: the StoredEvent, its id string and the
+# references to it (measured with sys.getsizeof, rounded up).
+EVENT_OVERHEAD_BYTES = 256
+# Dropped entries at the front of a run are deleted in one go once there are this many
+# (and they are at least half of it): amortized O(1) per event.
+_COMPACT_AFTER = 1024
+
+
+def _seq(event: StoredEvent) -> int:
+    return event.seq
+
+
+class _Run:
+    """The cached events of one key (topic + org, or topic + org + site), by seq."""
+
+    __slots__ = ("events", "head")
+
+    def __init__(self) -> None:
+        self.events: list[StoredEvent] = []
+        self.head = 0  # events before it are dropped
+
+    def after(self, after_seq: int, limit: int) -> list[StoredEvent]:
+        events = self.events
+        start = bisect.bisect_right(events, after_seq, lo=self.head, key=_seq)
+        return events[start : start + limit]
+
+    def drop_oldest(self) -> bool:
+        """Drop the oldest event; True when the run is empty."""
+        self.head += 1
+        if self.head >= len(self.events):
+            self.events.clear()
+            self.head = 0
+            return True
+        if self.head >= _COMPACT_AFTER and self.head * 2 >= len(self.events):
+            del self.events[: self.head]
+            self.head = 0
+        return False
+
+
+class TailCachedStore:
+    """A Store that delegates to ``inner`` and serves fresh events from memory.
+
+    At most ``max_events`` events and about ``max_bytes`` bytes are kept (oldest
+    dropped first); either bound at 0 disables the cache (pure delegation).
+    """
+
+    def __init__(self, inner: Store, *, max_events: int, max_bytes: int) -> None:
+        self.inner = inner
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self._enabled = max_events > 0 and max_bytes > 0
+        self._order: collections.deque[StoredEvent] = collections.deque()
+        self._by_org: dict[tuple[str, str], _Run] = {}
+        self._by_site: dict[tuple[str, str, str], _Run] = {}
+        self._bytes = 0
+        # The claimed range: every event with start <= seq <= end is in the tail (unless
+        # pruned). Empty at first: nothing is claimed until this process appends.
+        self._start = 1
+        self._end = 0
+
+    # --- what the tail holds (tests and the status of a process) ---------------------
+
+    @property
+    def cached_events(self) -> int:
+        return len(self._order)
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._bytes
+
+    @property
+    def covered(self) -> tuple[int, int] | None:
+        """The seqs ``(first, last)`` the tail holds, None when empty."""
+        if not self._order:
+            return None
+        return self._order[0].seq, self._order[-1].seq
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def close(self) -> None:
+        self._clear()
+        await self.inner.close()
+
+    async def schema_version(self) -> int:
+        return await self.inner.schema_version()
+
+    # --- documents -------------------------------------------------------------------
+
+    async def get(self, collection: str, id: str) -> Doc | None:
+        return await self.inner.get(collection, id)
+
+    async def find_one(self, collection: str, filters: tuple[Filter, ...]) -> Doc | None:
+        return await self.inner.find_one(collection, filters)
+
+    async def query(self, collection: str, query: Query) -> list[Doc]:
+        return await self.inner.query(collection, query)
+
+    async def count(self, collection: str, filters: tuple[Filter, ...]) -> int:
+        return await self.inner.count(collection, filters)
+
+    async def count_distinct(
+        self, collection: str, filters: tuple[Filter, ...], field: str, limit: int
+    ) -> list[tuple[Any, int]]:
+        return await self.inner.count_distinct(collection, filters, field, limit)
+
+    # --- commit ----------------------------------------------------------------------
+
+    async def commit(self, ops: Sequence[Op]) -> CommitResult:
+        result = await self.inner.commit(ops)
+        if self._enabled:
+            # No await between the store's answer and this: no read sees a half update.
+            self._remember(ops, result.event_seqs)
+        return result
+
+    def _remember(self, ops: Sequence[Op], seqs: list[int]) -> None:
+        appended = sum(len(op.events) for op in ops if isinstance(op, AppendEvents))
+        if appended != len(seqs):
+            self._clear()  # a store that numbers differently: claim nothing
+            return
+        at = 0
+        for op in ops:
+            if isinstance(op, AppendEvents):
+                for e in op.events:
+                    self._add(
+                        StoredEvent(
+                            seqs[at], e.id, e.org_id, e.site_id, e.topic, float(e.timestamp), e.body
+                        )
+                    )
+                    at += 1
+            elif isinstance(op, PruneEvents):
+                self._prune(op.before)
+        self._evict()
+
+    def _add(self, event: StoredEvent) -> None:
+        if event.seq != self._end + 1:
+            # Someone else's events (or a gap) lie between: the tail cannot vouch for
+            # them, so it starts again here.
+            self._clear()
+            self._start = event.seq
+        self._end = event.seq
+        self._order.append(event)
+        self._bytes += len(event.body) + EVENT_OVERHEAD_BYTES
+        key = (event.topic, event.org_id)
+        run = self._by_org.get(key)
+        if run is None:
+            run = self._by_org[key] = _Run()
+        run.events.append(event)
+        if event.site_id is not None:
+            site_key = (event.topic, event.org_id, event.site_id)
+            site_run = self._by_site.get(site_key)
+            if site_run is None:
+                site_run = self._by_site[site_key] = _Run()
+            site_run.events.append(event)
+
+    def _evict(self) -> None:
+        order = self._order
+        while order and (len(order) > self.max_events or self._bytes > self.max_bytes):
+            oldest = order.popleft()
+            self._bytes -= len(oldest.body) + EVENT_OVERHEAD_BYTES
+            # The oldest of all is the oldest of its runs too.
+            key = (oldest.topic, oldest.org_id)
+            if self._by_org[key].drop_oldest():
+                del self._by_org[key]
+            if oldest.site_id is not None:
+                site_key = (oldest.topic, oldest.org_id, oldest.site_id)
+                if self._by_site[site_key].drop_oldest():
+                    del self._by_site[site_key]
+            self._start = oldest.seq + 1
+
+    def _prune(self, before: float) -> None:
+        """Forget what the store just pruned; the claimed range stays (those seqs are
+        gone from the store too)."""
+        if not any(e.timestamp < before for e in self._order):
+            return
+        kept = [e for e in self._order if e.timestamp >= before]
+        start, end = self._start, self._end
+        self._clear()
+        self._start, self._end = start, end
+        for event in kept:
+            self._end = event.seq - 1  # re-adding in order: contiguous by construction
+            self._add(event)
+        self._end = end
+
+    def _clear(self) -> None:
+        self._order.clear()
+        self._by_org.clear()
+        self._by_site.clear()
+        self._bytes = 0
+        self._start = self._end + 1
+
+    # --- event log -------------------------------------------------------------------
+
+    async def max_seq(self) -> int:
+        return await self.inner.max_seq()
+
+    async def oldest_seq(self) -> int:
+        return await self.inner.oldest_seq()
+
+    async def read_events(
+        self, topic: str, org_id: str, site_id: str | None, after_seq: int, limit: int
+    ) -> list[StoredEvent]:
+        if self._order and after_seq >= self._start - 1 and limit > 0:
+            run = (
+                self._by_org.get((topic, org_id))
+                if site_id is None
+                else self._by_site.get((topic, org_id, site_id))
+            )
+            if run is not None:
+                found = run.after(after_seq, limit)
+                if found:
+                    return found
+        # Nothing here: beyond the tail, another process may have appended.
+        return await self.inner.read_events(topic, org_id, site_id, after_seq, limit)
+
+    # --- streams ---------------------------------------------------------------------
+
+    async def lease_streams(
+        self, owner: str, now: float, lease_s: float, limit: int
+    ) -> list[Stream]:
+        return await self.inner.lease_streams(owner, now, lease_s, limit)
+
+    async def renew_leases(self, owner: str, keys: Sequence[tuple[str, str]], until: float) -> None:
+        await self.inner.renew_leases(owner, keys, until)
+
+    async def list_streams(self, webhook_id: str) -> list[Stream]:
+        return await self.inner.list_streams(webhook_id)
+
+    async def listen(self, on_wake: Callable[[], None]) -> None:
+        await self.inner.listen(on_wake)
