@@ -5,7 +5,8 @@ PostgreSQL: the session starts its own server (see misthook.testing.pg_server) u
 
 * ``postgres_url`` (session): a database of its own for the session.
 * ``fresh_postgres_url``: a new, empty database for one test.
-* ``store_url``: parametrized over memory / sqlite / postgres (a fresh place each test).
+* ``store_url``: parametrized over memory / sqlite / postgres, and memory / sqlite behind
+  the tail cache (``+tail``; a fresh place each test).
 * ``store``: the opened Store at ``store_url``; ``store_twin``: a second instance on
   the same data (the same instance for memory, which cannot share).
 """
@@ -22,6 +23,7 @@ import pytest
 
 from misthook.store import MEMORY_URL, open_store
 from misthook.store.base import Store
+from misthook.store.tail import TailCachedStore
 from misthook.testing.pg_server import (
     PostgresServer,
     PostgresUnavailable,
@@ -90,21 +92,41 @@ def fresh_postgres_url(postgres_databases: PostgresDatabases) -> Iterator[str]:
     postgres_databases.drop(url)
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+TAIL = "+tail"  # a backend behind misthook.store.tail.TailCachedStore, as the app runs it
+
+
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        "memory" + TAIL,
+        "sqlite" + TAIL,
+    ]
+)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Where a fresh store lives: memory://, a SQLite file, or a PostgreSQL database."""
-    if request.param == "memory":
+    backend = request.param.removesuffix(TAIL)
+    if backend == "memory":
         return MEMORY_URL
-    if request.param == "sqlite":
+    if backend == "sqlite":
         return str(tmp_path / "misthook.db")
     url: str = request.getfixturevalue("fresh_postgres_url")
     return url
 
 
+def _open_store(request: pytest.FixtureRequest, url: str) -> Store:
+    """The store at ``url``, behind the tail cache when the parameter says ``+tail``."""
+    store = open_store(url)
+    if str(request.node.callspec.params.get("store_url", "")).endswith(TAIL):
+        return TailCachedStore(store, max_events=100_000, max_bytes=64 * 1024 * 1024)
+    return store
+
+
 @pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
+async def store(request: pytest.FixtureRequest, store_url: str) -> AsyncIterator[Store]:
     """An opened store, one per backend."""
-    opened = open_store(store_url)
+    opened = _open_store(request, store_url)
     await opened.open()
     try:
         yield opened
@@ -113,12 +135,14 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-async def store_twin(store: Store, store_url: str) -> AsyncIterator[Store]:
+async def store_twin(
+    request: pytest.FixtureRequest, store: Store, store_url: str
+) -> AsyncIterator[Store]:
     """A second store instance on the data of ``store`` (``store`` itself for memory)."""
     if store_url == MEMORY_URL:
         yield store
         return
-    twin = open_store(store_url)
+    twin = _open_store(request, store_url)
     await twin.open()
     try:
         yield twin

@@ -33,16 +33,28 @@ from misthook.services.location import Location
 from misthook.services.orgs import Orgs
 from misthook.services.ratelimit import RateLimiter
 from misthook.services.webhooks import Webhooks
-from misthook.store import open_store
+from misthook.store import MEMORY_URL, Store, open_store
+from misthook.store.tail import TailCachedStore
 
 log = logging.getLogger("misthook")
+
+
+def _open_store(config: Config) -> Store:
+    """The configured store; SQLite and PostgreSQL behind a cache of this process's newest
+    events, so delivery need not read them back (the memory store is such a cache)."""
+    store = open_store(config.database)
+    if config.database == MEMORY_URL or not (config.tail_cache_events and config.tail_cache_bytes):
+        return store
+    return TailCachedStore(
+        store, max_events=config.tail_cache_events, max_bytes=config.tail_cache_bytes
+    )
 
 
 class App:
     def __init__(self, config: Config, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.clock = clock
-        self.store = open_store(config.database)
+        self.store = _open_store(config)
         self.bus = Bus(self.store, clock)
         self.egress = EgressPolicy(allow=config.egress_allow)
         self.audit = AuditLog(self.store, self.bus, clock)

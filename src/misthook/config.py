@@ -93,6 +93,10 @@ class Config:
     monitor_interval_s: float = 1.0
     # run the monitor with the workers (one monitor per deployment: off on extra workers)
     run_monitor: bool = True
+    # newest events this process appended, kept in memory for delivery (0: no cache)
+    tail_cache_events: int = 200_000
+    # memory bound of that cache in bytes (0: no cache)
+    tail_cache_bytes: int = 134_217_728
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -110,6 +114,9 @@ class Config:
         for name in ("port", "rate_limit_per_hour", "batch_max_events", "batch_max_bytes"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"MISTHOOK_{name.upper()} must be positive.")
+        for name in ("tail_cache_events", "tail_cache_bytes"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"MISTHOOK_{name.upper()} must be 0 (off) or more.")
         if not self.retry_schedule_s:
             raise ConfigError("MISTHOOK_RETRY_SCHEDULE_S needs at least one wait.")
 
