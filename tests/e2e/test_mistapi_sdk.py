@@ -247,6 +247,25 @@ def test_token_classification(sdk: LoopbackSession, served_tls: Served) -> None:
     assert isinstance(listed.data, list)
 
 
+def test_user_tokens_through_the_session(sdk: LoopbackSession, served_tls: Served) -> None:
+    """create_api_token / get_api_token / delete_api_token; two tokens of one admin pass
+    the SDK's same-privileges check and rotate in one session."""
+    created = sdk.create_api_token("sdk-second")
+    assert created.status_code == 200, created.data
+    second = created.data["key"]
+    listed = sdk.get_api_token()
+    assert listed.status_code == 200
+    assert created.data["id"] in [t["id"] for t in listed.data]
+    assert all("key" not in t for t in listed.data)
+
+    both = _session(served_tls, f"{served_tls.token},{second}")
+    assert both._apitoken == [served_tls.token, second]
+    assert self_api.getSelf(both).status_code == 200
+
+    assert sdk.delete_api_token(created.data["id"]).status_code == 200
+    assert created.data["id"] not in [t["id"] for t in sdk.get_api_token().data]
+
+
 def test_bad_token_is_refused(served_tls: Served, loopback_guard: list[str]) -> None:
     """A token misthook does not know gets 401 on /self, which the SDK turns into ValueError."""
     with pytest.raises(ValueError, match="status code 401"):
@@ -521,6 +540,13 @@ def test_audit_logs_search_count_and_next(sdk: LoopbackSession, served_tls: Serv
     assert len({e["id"] for e in everything}) == len(everything) == body["total"]
     messages = [e["message"] for e in everything]
     assert any("audited-0" in m for m in messages), messages
+
+    only = org_logs.listOrgAuditLogs(sdk, org, message="audited-1", sort="timestamp")
+    assert only.status_code == 200
+    assert len(only.data["results"]) == 2  # its creation, then its deletion
+    assert all("audited-1" in e["message"] for e in only.data["results"])
+    stamps = [e["timestamp"] for e in only.data["results"]]
+    assert stamps == sorted(stamps)
 
     count = org_logs.countOrgAuditLogs(sdk, org)
     assert count.status_code == 200
