@@ -63,3 +63,9 @@ def page_headers(response: Response, total: int, limit: int, page: int) -> None:
 
 def query_params(request: Request) -> dict[str, str | None]:
     return {k: v for k, v in request.query_params.items()}
+
+
+def ok() -> Response:
+    """The answer of DELETE, ping and the like. Mist declares it without content, but its
+    own SDK logs an error on an empty body, so answer an empty JSON object."""
+    return Response(b"{}", media_type="application/json")

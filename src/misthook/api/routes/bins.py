@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 
-from misthook.api.deps import client_ip, get_actor, get_app
+from misthook.api.deps import client_ip, get_actor, get_app, ok
 from misthook.app import App
 from misthook.domain.privileges import Actor
 from misthook.errors import BadRequestError
@@ -56,7 +56,7 @@ async def delete_bin(
     bin_id: str, actor: Actor = Depends(get_actor), app: App = Depends(get_app)
 ) -> Response:
     await app.bins.delete(bin_id)
-    return Response(status_code=200)
+    return ok()
 
 
 @router.get("/api/v1/bins/{bin_id}/requests", summary="What a bin caught, newest first")
@@ -74,7 +74,7 @@ async def clear_bin(
     bin_id: str, actor: Actor = Depends(get_actor), app: App = Depends(get_app)
 ) -> Response:
     await app.bins.clear(bin_id)
-    return Response(status_code=200)
+    return ok()
 
 
 @router.post(

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Response
 
-from misthook.api.deps import get_actor, get_app, json_body
+from misthook.api.deps import get_actor, get_app, json_body, ok
 from misthook.app import App
 from misthook.domain.privileges import Actor
 
@@ -47,7 +47,7 @@ def _add_routes(collection: str, noun: str) -> None:
         site_id: str, doc_id: str, actor: Actor = Depends(get_actor), app: App = Depends(get_app)
     ) -> Response:
         await app.location.delete(actor, site_id, collection, doc_id)
-        return Response(status_code=200)
+        return ok()
 
     for func, method, path, summary in (
         (list_all, "GET", base, f"List the site's {collection}"),

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Response
 
-from misthook.api.deps import get_actor, get_app, page_headers
+from misthook.api.deps import get_actor, get_app, ok, page_headers
 from misthook.app import App
 from misthook.domain.privileges import Actor
 from misthook.errors import BadRequestError
@@ -54,7 +54,7 @@ async def delete_org(
     org_id: str, actor: Actor = Depends(get_actor), app: App = Depends(get_app)
 ) -> Response:
     await app.orgs.delete_org(actor, org_id)
-    return Response(status_code=200)
+    return ok()
 
 
 @router.get("/orgs/{org_id}/sites", summary="List the sites of an org")
@@ -103,4 +103,4 @@ async def delete_site(
     site_id: str, actor: Actor = Depends(get_actor), app: App = Depends(get_app)
 ) -> Response:
     await app.orgs.delete_site(actor, site_id)
-    return Response(status_code=200)
+    return ok()

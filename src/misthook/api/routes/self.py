@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Response
 
-from misthook.api.deps import get_actor, get_app
+from misthook.api.deps import get_actor, get_app, ok
 from misthook.app import App
 from misthook.domain.privileges import Actor
 from misthook.errors import BadRequestError, ForbiddenError
@@ -41,4 +41,4 @@ async def delete_apitoken(
     apitoken_id: str, actor: Actor = Depends(get_actor), app: App = Depends(get_app)
 ) -> Response:
     await app.identity.delete_user_token(actor, apitoken_id)
-    return Response(status_code=200)
+    return ok()

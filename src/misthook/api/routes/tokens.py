@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Response
 
-from misthook.api.deps import get_actor, get_app, page_headers
+from misthook.api.deps import get_actor, get_app, ok, page_headers
 from misthook.api.routes.orgs import _object
 from misthook.app import App
 from misthook.domain.privileges import Actor
@@ -68,4 +68,4 @@ async def delete_org_token(
     app: App = Depends(get_app),
 ) -> Response:
     await app.identity.delete_org_token(actor, org_id, apitoken_id)
-    return Response(status_code=200)
+    return ok()

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 
-from misthook.api.deps import get_actor, get_app, page_headers
+from misthook.api.deps import get_actor, get_app, ok, page_headers
 from misthook.api.scopes import WEBHOOK_SCOPES, ScopeOf
 from misthook.app import App
 from misthook.domain.privileges import Actor
@@ -68,7 +68,7 @@ def _add_routes(kind: str, param: str, scope_of: ScopeOf) -> None:
     ) -> Response:
         scope = await scope_of(app, actor, request.path_params[param], True)
         await app.webhooks.delete(actor, scope, webhook_id)
-        return Response(status_code=200)
+        return ok()
 
     async def ping_webhook(
         request: Request,
@@ -78,7 +78,7 @@ def _add_routes(kind: str, param: str, scope_of: ScopeOf) -> None:
     ) -> Response:
         scope = await scope_of(app, actor, request.path_params[param], True)
         await app.webhooks.ping(actor, scope, webhook_id)
-        return Response(status_code=200)
+        return ok()
 
     for func, method, path, summary in (
         (list_webhooks, "GET", base, f"List {label} webhooks"),
