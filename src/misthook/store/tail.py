@@ -31,6 +31,7 @@ from misthook.store.base import (
     CommitResult,
     Doc,
     Filter,
+    NewEvent,
     Op,
     PruneEvents,
     Query,
@@ -47,32 +48,30 @@ EVENT_OVERHEAD_BYTES = 256
 _COMPACT_AFTER = 1024
 
 
-def _seq(event: StoredEvent) -> int:
-    return event.seq
-
-
 class _Run:
     """The cached events of one key (topic + org, or topic + org + site), by seq."""
 
-    __slots__ = ("events", "head")
+    __slots__ = ("events", "head", "seqs")
 
     def __init__(self) -> None:
+        self.seqs: list[int] = []
         self.events: list[StoredEvent] = []
-        self.head = 0  # events before it are dropped
+        self.head = 0  # entries before it are dropped
 
     def after(self, after_seq: int, limit: int) -> list[StoredEvent]:
-        events = self.events
-        start = bisect.bisect_right(events, after_seq, lo=self.head, key=_seq)
-        return events[start : start + limit]
+        start = bisect.bisect_right(self.seqs, after_seq, lo=self.head)
+        return self.events[start : start + limit]
 
     def drop_oldest(self) -> bool:
         """Drop the oldest event; True when the run is empty."""
         self.head += 1
-        if self.head >= len(self.events):
+        if self.head >= len(self.seqs):
+            self.seqs.clear()
             self.events.clear()
             self.head = 0
             return True
-        if self.head >= _COMPACT_AFTER and self.head * 2 >= len(self.events):
+        if self.head >= _COMPACT_AFTER and self.head * 2 >= len(self.seqs):
+            del self.seqs[: self.head]
             del self.events[: self.head]
             self.head = 0
         return False
@@ -90,7 +89,9 @@ class TailCachedStore:
         self.max_events = max_events
         self.max_bytes = max_bytes
         self._enabled = max_events > 0 and max_bytes > 0
+        # every cached event, oldest first (for eviction and prune)
         self._order: collections.deque[StoredEvent] = collections.deque()
+        self._order_seqs: collections.deque[int] = collections.deque()
         self._by_org: dict[tuple[str, str], _Run] = {}
         self._by_site: dict[tuple[str, str, str], _Run] = {}
         self._bytes = 0
@@ -112,9 +113,9 @@ class TailCachedStore:
     @property
     def covered(self) -> tuple[int, int] | None:
         """The seqs ``(first, last)`` the tail holds, None when empty."""
-        if not self._order:
+        if not self._order_seqs:
             return None
-        return self._order[0].seq, self._order[-1].seq
+        return self._order_seqs[0], self._order_seqs[-1]
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -163,43 +164,71 @@ class TailCachedStore:
             return
         at = 0
         for op in ops:
-            if isinstance(op, AppendEvents):
-                for e in op.events:
-                    self._add(
-                        StoredEvent(
-                            seqs[at], e.id, e.org_id, e.site_id, e.topic, float(e.timestamp), e.body
-                        )
-                    )
-                    at += 1
+            if isinstance(op, AppendEvents) and op.events:
+                count = len(op.events)
+                self._add(op.events, seqs[at : at + count])
+                at += count
             elif isinstance(op, PruneEvents):
                 self._prune(op.before)
         self._evict()
 
-    def _add(self, event: StoredEvent) -> None:
-        if event.seq != self._end + 1:
-            # Someone else's events (or a gap) lie between: the tail cannot vouch for
-            # them, so it starts again here.
-            self._clear()
-            self._start = event.seq
-        self._end = event.seq
-        self._order.append(event)
-        self._bytes += len(event.body) + EVENT_OVERHEAD_BYTES
-        key = (event.topic, event.org_id)
-        run = self._by_org.get(key)
-        if run is None:
-            run = self._by_org[key] = _Run()
-        run.events.append(event)
-        if event.site_id is not None:
-            site_key = (event.topic, event.org_id, event.site_id)
-            site_run = self._by_site.get(site_key)
-            if site_run is None:
-                site_run = self._by_site[site_key] = _Run()
-            site_run.events.append(event)
+    def _add(self, events: Sequence[NewEvent], seqs: list[int]) -> None:
+        # One StoredEvent per event, built here once for every reader (each one is an
+        # object the garbage collector tracks: the fewer per event, the better).
+        stored = [
+            StoredEvent(seq, e.id, e.org_id, e.site_id, e.topic, float(e.timestamp), e.body)
+            for e, seq in zip(events, seqs, strict=True)
+        ]
+        first = seqs[0]
+        if first != self._end + 1 or seqs != list(range(first, first + len(seqs))):
+            # Someone else's events (or a gap) lie before or among these: the tail cannot
+            # vouch for them. It starts again, at the first run of consecutive seqs.
+            for event in stored:
+                if event.seq != self._end + 1:
+                    self._clear()
+                    self._start = event.seq
+                self._add_one(event)
+            return
+        self._end = seqs[-1]
+        self._order.extend(stored)
+        self._order_seqs.extend(seqs)
+        by_org, by_site = self._by_org, self._by_site
+        size = 0
+        for e in stored:
+            size += len(e.body)
+            key = (e.topic, e.org_id)
+            run = by_org.get(key)
+            if run is None:
+                run = by_org[key] = _Run()
+            run.seqs.append(e.seq)
+            run.events.append(e)
+            if e.site_id is not None:
+                site_key = (e.topic, e.org_id, e.site_id)
+                site_run = by_site.get(site_key)
+                if site_run is None:
+                    site_run = by_site[site_key] = _Run()
+                site_run.seqs.append(e.seq)
+                site_run.events.append(e)
+        self._bytes += size + EVENT_OVERHEAD_BYTES * len(stored)
+
+    def _add_one(self, e: StoredEvent) -> None:
+        seq = self._end = e.seq
+        self._order.append(e)
+        self._order_seqs.append(seq)
+        self._bytes += len(e.body) + EVENT_OVERHEAD_BYTES
+        run = self._by_org.setdefault((e.topic, e.org_id), _Run())
+        run.seqs.append(seq)
+        run.events.append(e)
+        if e.site_id is not None:
+            site_run = self._by_site.setdefault((e.topic, e.org_id, e.site_id), _Run())
+            site_run.seqs.append(seq)
+            site_run.events.append(e)
 
     def _evict(self) -> None:
-        order = self._order
+        order, order_seqs = self._order, self._order_seqs
         while order and (len(order) > self.max_events or self._bytes > self.max_bytes):
             oldest = order.popleft()
+            seq = order_seqs.popleft()
             self._bytes -= len(oldest.body) + EVENT_OVERHEAD_BYTES
             # The oldest of all is the oldest of its runs too.
             key = (oldest.topic, oldest.org_id)
@@ -209,7 +238,7 @@ class TailCachedStore:
                 site_key = (oldest.topic, oldest.org_id, oldest.site_id)
                 if self._by_site[site_key].drop_oldest():
                     del self._by_site[site_key]
-            self._start = oldest.seq + 1
+            self._start = seq + 1
 
     def _prune(self, before: float) -> None:
         """Forget what the store just pruned; the claimed range stays (those seqs are
@@ -219,14 +248,14 @@ class TailCachedStore:
         kept = [e for e in self._order if e.timestamp >= before]
         start, end = self._start, self._end
         self._clear()
-        self._start, self._end = start, end
-        for event in kept:
-            self._end = event.seq - 1  # re-adding in order: contiguous by construction
-            self._add(event)
+        self._start = start
+        for e in kept:
+            self._add_one(e)  # in order, within the claimed range
         self._end = end
 
     def _clear(self) -> None:
         self._order.clear()
+        self._order_seqs.clear()
         self._by_org.clear()
         self._by_site.clear()
         self._bytes = 0
