@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -37,6 +38,12 @@ from misthook.store import MEMORY_URL, Store, open_store
 from misthook.store.tail import TailCachedStore
 
 log = logging.getLogger("misthook")
+
+# Garbage collector thresholds of a misthook process. The defaults (700, 10, 10) run a
+# young collection every 700 new objects and a full one often; with the tail cache's
+# hundreds of thousands of live events `make bench` measured ~18% of serve's CPU in the
+# collector, and 25% more batched events/s with these (cycles are found later, not lost).
+GC_THRESHOLDS = (20_000, 20, 20)
 
 
 def _open_store(config: Config) -> Store:
@@ -93,6 +100,7 @@ class App:
         return await resolver.check_destination(self.egress, url)
 
     async def open(self) -> None:
+        gc.set_threshold(*GC_THRESHOLDS)
         await self.store.open()
         await self.sender.start()
 
