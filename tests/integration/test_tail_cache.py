@@ -218,3 +218,19 @@ async def test_two_instances_on_one_file_deliver_everything_in_order(open_tail: 
             await asyncio.sleep(0.3)
     for rx in (rx1, rx2):
         assert [e["n"] for e in rx.events] == list(range(400))
+
+
+async def test_a_read_during_an_append_waits_for_it_instead_of_reading_back(
+    open_tail: Opener,
+) -> None:
+    """A read that finds nothing while this instance's append is in flight gets the new
+    events from memory once the append is done (the store is not asked)."""
+    store = await open_tail()
+    seqs = await append(store, event(0))
+    appending = asyncio.create_task(append(store, event(1), event(2)))
+    await asyncio.sleep(0)  # the append is now on its way to the store
+    read = await store.read_events(TOPIC, ORG, SITE, seqs[0], 100)
+    await appending
+    assert numbers(read) == [1, 2]
+    again = await store.read_events(TOPIC, ORG, SITE, seqs[0], 100)
+    assert all(a is b for a, b in zip(read, again, strict=True))  # both from memory

@@ -21,6 +21,7 @@ that is already older than the retention (a harmless extra delivery, never a los
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import collections
 from collections.abc import Callable, Sequence
@@ -95,6 +96,8 @@ class TailCachedStore:
         self._by_org: dict[tuple[str, str], _Run] = {}
         self._by_site: dict[tuple[str, str, str], _Run] = {}
         self._bytes = 0
+        # commits with events in flight (a read that finds nothing waits for them)
+        self._appending: set[asyncio.Future[None]] = set()
         # The claimed range: every event with start <= seq <= end is in the tail (unless
         # pruned). Empty at first: nothing is claimed until this process appends.
         self._start = 1
@@ -151,11 +154,23 @@ class TailCachedStore:
     # --- commit ----------------------------------------------------------------------
 
     async def commit(self, ops: Sequence[Op]) -> CommitResult:
-        result = await self.inner.commit(ops)
-        if self._enabled:
+        if not self._enabled:
+            return await self.inner.commit(ops)
+        if not any(isinstance(op, AppendEvents) for op in ops):
+            result = await self.inner.commit(ops)
+            if any(isinstance(op, PruneEvents) for op in ops):
+                self._remember(ops, result.event_seqs)
+            return result
+        done = asyncio.get_running_loop().create_future()
+        self._appending.add(done)
+        try:
+            result = await self.inner.commit(ops)
             # No await between the store's answer and this: no read sees a half update.
             self._remember(ops, result.event_seqs)
-        return result
+            return result
+        finally:
+            self._appending.discard(done)
+            done.set_result(None)
 
     def _remember(self, ops: Sequence[Op], seqs: list[int]) -> None:
         appended = sum(len(op.events) for op in ops if isinstance(op, AppendEvents))
@@ -272,18 +287,31 @@ class TailCachedStore:
     async def read_events(
         self, topic: str, org_id: str, site_id: str | None, after_seq: int, limit: int
     ) -> list[StoredEvent]:
-        if self._order and after_seq >= self._start - 1 and limit > 0:
-            run = (
-                self._by_org.get((topic, org_id))
-                if site_id is None
-                else self._by_site.get((topic, org_id, site_id))
-            )
-            if run is not None:
-                found = run.after(after_seq, limit)
-                if found:
-                    return found
+        found = self._cached(topic, org_id, site_id, after_seq, limit)
+        if found:
+            return found
+        if self._appending:
+            # This process's appends in flight may be in the store already and not yet
+            # here: wait for them (milliseconds) rather than read them back.
+            await asyncio.wait(list(self._appending))
+            found = self._cached(topic, org_id, site_id, after_seq, limit)
+            if found:
+                return found
         # Nothing here: beyond the tail, another process may have appended.
         return await self.inner.read_events(topic, org_id, site_id, after_seq, limit)
+
+    def _cached(
+        self, topic: str, org_id: str, site_id: str | None, after_seq: int, limit: int
+    ) -> list[StoredEvent]:
+        """The events the tail can vouch for (none when it does not cover after_seq)."""
+        if not self._order or after_seq < self._start - 1 or limit <= 0:
+            return []
+        run = (
+            self._by_org.get((topic, org_id))
+            if site_id is None
+            else self._by_site.get((topic, org_id, site_id))
+        )
+        return [] if run is None else run.after(after_seq, limit)
 
     # --- streams ---------------------------------------------------------------------
 
