@@ -301,15 +301,18 @@ class Worker:
                 sent = await in_flight.popleft()
                 if failed is not None:
                     continue  # already sent; its record is written, the cursor stays
-                if sent.attempt.outcome.ok:
-                    state.cursor = sent.events[-1].seq
-                    state.attempt = 0
-                    state.failing_since = None
-                    self.recorder.save(self._save_op(stream, state, release=False))
-                else:
+                if not self._acknowledge(stream, state, sent):
                     failed = sent
             # unreachable: the loop returns
         finally:
+            # Messages already answered still move the cursor, even when this task is being
+            # stopped while it waits for a read: a graceful stop must not send them again.
+            while failed is None and in_flight and in_flight[0].done():
+                done = in_flight.popleft()
+                if done.cancelled() or done.exception() is not None:
+                    break
+                if not self._acknowledge(stream, state, done.result()):
+                    failed = done.result()
             for task in in_flight:
                 task.cancel()
             if reading is not None:
@@ -317,6 +320,16 @@ class Worker:
                 reading.add_done_callback(_retrieve)
             if failed is not None:
                 await self._after_failure(stream, webhook, state, failed)
+
+    def _acknowledge(self, stream: Stream, state: _State, sent: _Sent) -> bool:
+        """Move the cursor past a message the receiver took; False if it did not."""
+        if not sent.attempt.outcome.ok:
+            return False
+        state.cursor = sent.events[-1].seq
+        state.attempt = 0
+        state.failing_since = None
+        self.recorder.save(self._save_op(stream, state, release=False))
+        return True
 
     def _take(self, buffer: collections.deque[StoredEvent], single: bool) -> list[StoredEvent]:
         if single:
