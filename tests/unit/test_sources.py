@@ -519,3 +519,21 @@ async def test_every_published_event_matches_the_spec_schema(world: World) -> No
         "location-asset",
         "location-unclient",
     }
+
+
+async def test_device_lists_page_and_filter(world: World) -> None:
+    """A site lists its APs by default (all kinds with type=all), a page at a time; the
+    inventory filters by model."""
+    await world.claim(AP1, AP2, SW1)
+    devices = world.app.devices
+    rows, total, limit, page = await devices.list_site(
+        world.root, world.site_id, {"limit": "1", "page": "2"}
+    )
+    assert (total, limit, page) == (2, 1, 2)
+    assert [r["mac"] for r in rows] == [AP2["mac"]]
+    _, every, _, _ = await devices.list_site(world.root, world.site_id, {"type": "all"})
+    assert every == 3
+    rows, total, _, _ = await devices.list_inventory(
+        world.root, world.org_id, {"model": SW1["model"]}
+    )
+    assert total == 1 and rows[0]["mac"] == SW1["mac"]

@@ -18,12 +18,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from misthook.bus import Bus
-from misthook.domain import paging
 from misthook.domain.privileges import Actor
 from misthook.errors import BadRequestError, NotFoundError
 from misthook.services.access import org_for, site_for
 from misthook.services.audit import AuditLog
 from misthook.services.device_events import DEVICE_TYPES, DeviceEvents
+from misthook.services.search import list_page
 from misthook.store.base import Delete, Doc, Filter, Op, Put, Query, Store
 
 _MAC = re.compile(r"^[0-9a-f]{12}$")
@@ -241,7 +241,6 @@ class Devices:
         self, actor: Actor, org_id: str, params: Mapping[str, str | None]
     ) -> tuple[list[Doc], int, int, int]:
         await org_for(self._store, actor, org_id)
-        limit, page = paging.page_params(params.get("limit"), params.get("page"))
         filters: list[Filter] = [Filter("org_id", "eq", org_id)]
         for name in ("type", "serial", "model", "site_id"):
             if params.get(name):
@@ -250,10 +249,8 @@ class Devices:
             filters.append(Filter("mac", "eq", normalize_mac(params["mac"])))
         if (params.get("unassigned") or "").lower() == "true":
             filters.append(Filter("site_id", "is_null", True))
-        total = await self._store.count("devices", tuple(filters))
-        rows = await self._store.query(
-            "devices",
-            Query(tuple(filters), sort="created_time", limit=limit, offset=(page - 1) * limit),
+        rows, total, limit, page = await list_page(
+            self._store, "devices", tuple(filters), params.get("limit"), params.get("page")
         )
         return [_inventory_view(d) for d in rows], total, limit, page
 
@@ -358,17 +355,14 @@ class Devices:
         self, actor: Actor, site_id: str, params: Mapping[str, str | None]
     ) -> tuple[list[Doc], int, int, int]:
         await site_for(self._store, actor, site_id)
-        limit, page = paging.page_params(params.get("limit"), params.get("page"))
         filters: list[Filter] = [Filter("site_id", "eq", site_id)]
         kind = params.get("type") or "ap"  # Mist lists APs unless asked otherwise
         if kind != "all":
             filters.append(Filter("type", "eq", kind))
         if params.get("name"):
             filters.append(Filter("name", "contains", params["name"]))
-        total = await self._store.count("devices", tuple(filters))
-        rows = await self._store.query(
-            "devices",
-            Query(tuple(filters), sort="created_time", limit=limit, offset=(page - 1) * limit),
+        rows, total, limit, page = await list_page(
+            self._store, "devices", tuple(filters), params.get("limit"), params.get("page")
         )
         return [public(d) for d in rows], total, limit, page
 

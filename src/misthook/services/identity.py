@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from misthook.bus import Bus
-from misthook.domain import paging
 from misthook.domain.privileges import (
     ROLES,
     Actor,
@@ -30,6 +29,7 @@ from misthook.errors import (
     UnauthorizedError,
 )
 from misthook.services.audit import AuditLog
+from misthook.services.search import list_page
 from misthook.store.base import Delete, Doc, Filter, Put, Query, Store, where
 
 TOKEN_SCOPES = ("org", "site")
@@ -290,12 +290,8 @@ class Identity:
         self, actor: Actor, org_id: str, limit: str | None, page: str | None
     ) -> tuple[list[Doc], int, int, int]:
         self._require_org_admin(actor, org_id)
-        lim, pg = paging.page_params(limit, page)
         filters = (*where(org_id=org_id), Filter("kind", "eq", "org"))
-        total = await self._store.count("tokens", filters)
-        rows = await self._store.query(
-            "tokens", Query(filters, sort="created_time", limit=lim, offset=(pg - 1) * lim)
-        )
+        rows, total, lim, pg = await list_page(self._store, "tokens", filters, limit, page)
         return [public_token(t) for t in rows], total, lim, pg
 
     async def get_org_token(self, actor: Actor, org_id: str, token_id: str) -> Doc:

@@ -8,12 +8,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from misthook.bus import Bus
-from misthook.domain import paging
 from misthook.domain.privileges import Actor, Privilege, site_ids_in
 from misthook.errors import BadRequestError, ForbiddenError
 from misthook.services.access import org_for, site_for
 from misthook.services.audit import AuditLog
 from misthook.services.identity import Identity
+from misthook.services.search import list_page
 from misthook.store.base import (
     COLLECTIONS,
     CloseStreams,
@@ -187,16 +187,11 @@ class Orgs:
         self, actor: Actor, org_id: str, limit: str | None, page: str | None
     ) -> tuple[list[Doc], int, int, int]:
         await org_for(self._store, actor, org_id, org_level=False)
-        lim, pg = paging.page_params(limit, page)
         filters: tuple[Filter, ...] = where(org_id=org_id)
         reachable = site_ids_in(actor, org_id)
         if reachable is not None:
             filters = (*filters, Filter("id", "in", sorted(reachable)))
-        total = await self._store.count("sites", filters)
-        rows = await self._store.query(
-            "sites", Query(filters, sort="created_time", limit=lim, offset=(pg - 1) * lim)
-        )
-        return rows, total, lim, pg
+        return await list_page(self._store, "sites", filters, limit, page)
 
     async def get_site(self, actor: Actor, site_id: str) -> Doc:
         return await site_for(self._store, actor, site_id)

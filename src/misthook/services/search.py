@@ -72,12 +72,14 @@ async def paged_search(
     """A page of results by ``limit``/``page``; ``next`` is the host-relative path of the
     following page (with the window pinned, so later events do not shift it)."""
     span = window(params, now)
-    limit, page = paging.page_params(params.get("limit"), params.get("page"))
     sort = timerange.parse_sort(params.get("sort"), spec.sortable, spec.default_sort)
-    filters = filters_of(span)
-    total = await store.count(spec.collection, filters)
-    rows = await store.query(
-        spec.collection, Query(filters, sort=sort, limit=limit, offset=(page - 1) * limit)
+    rows, total, limit, page = await list_page(
+        store,
+        spec.collection,
+        filters_of(span),
+        params.get("limit"),
+        params.get("page"),
+        sort=sort,
     )
     body = search_body(span, limit, total, reshape(rows) if reshape else rows)
     if page * limit < total:
@@ -109,3 +111,22 @@ async def count_by(
         "total": sum(c for _, c in counts),
         "results": [{distinct: v, "count": c} for v, c in counts],
     }
+
+
+async def list_page(
+    store: Store,
+    collection: str,
+    filters: tuple[Filter, ...],
+    limit: str | int | None,
+    page: str | int | None,
+    *,
+    sort: str = "created_time",
+) -> tuple[list[Doc], int, int, int]:
+    """One page of a Mist list (`limit`/`page`): (rows, total, limit, page) for the
+    X-Page-* headers."""
+    lim, pg = paging.page_params(limit, page)
+    total = await store.count(collection, filters)
+    rows = await store.query(
+        collection, Query(filters, sort=sort, limit=lim, offset=(pg - 1) * lim)
+    )
+    return rows, total, lim, pg

@@ -17,13 +17,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 from misthook.bus import Bus
-from misthook.domain import paging
 from misthook.domain.privileges import Actor, can_write, org_role, site_role
 from misthook.domain.topics import PING_STREAM_PREFIX
 from misthook.domain.webhook_rules import USER_FIELDS, redact, validate_webhook
 from misthook.errors import BadRequestError, ForbiddenError, NotFoundError
 from misthook.services.access import org_for, site_for
 from misthook.services.audit import AuditLog
+from misthook.services.search import list_page
 from misthook.store.base import (
     CloseStreams,
     Delete,
@@ -31,7 +31,6 @@ from misthook.store.base import (
     Op,
     OpenStream,
     Put,
-    Query,
     Store,
     where,
 )
@@ -120,12 +119,8 @@ class Webhooks:
     async def list(
         self, actor: Actor, scope: Scope, limit: str | None, page: str | None
     ) -> tuple[list[dict[str, Any]], int, int, int]:
-        lim, pg = paging.page_params(limit, page)
         filters = where(org_id=scope.org_id, site_id=scope.site_id)
-        total = await self._store.count("webhooks", filters)
-        rows = await self._store.query(
-            "webhooks", Query(filters, sort="created_time", limit=lim, offset=(pg - 1) * lim)
-        )
+        rows, total, lim, pg = await list_page(self._store, "webhooks", filters, limit, page)
         return [self.view(actor, scope, w) for w in rows], total, lim, pg
 
     async def get(self, actor: Actor, scope: Scope, webhook_id: str) -> dict[str, Any]:
