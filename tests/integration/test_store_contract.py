@@ -566,6 +566,34 @@ async def test_renew_extends_only_own_leases(store: Store) -> None:
     assert [s.webhook_id for s in retaken] == [theirs.webhook_id]
 
 
+async def test_worker_heartbeat_counts_live_workers_and_streams_in_play(
+    store: Store, store_twin: Store
+) -> None:
+    """Workers alive (through any store instance) and streams leased or due are counted;
+    a worker whose time ran out is forgotten, and one that says it is gone is not counted."""
+    await store.commit([OpenStream(f"w{i}", TOPIC, ORG, None) for i in range(4)])
+    await store.commit([OpenStream("idle", "alarms", ORG, None)])  # no events: not in play
+    load = await store.worker_heartbeat("a", 100.0, 130.0)
+    assert (load.workers, load.streams) == (1, 0)
+    await store.commit([AppendEvents([event(1)])])
+    [leased] = await store.lease_streams("a", 100.0, 30.0, 1)  # one leased, three due
+    load = await store_twin.worker_heartbeat("b", 101.0, 131.0)
+    assert (load.workers, load.streams) == (2, 4)
+    # A stream caught up to the log and released is no longer in play.
+    newest = await store.max_seq()
+    await store.commit([SaveStream(leased.webhook_id, TOPIC, "a", newest, 0, 0.0, None)])
+    load = await store.worker_heartbeat("a", 102.0, 132.0)
+    assert (load.workers, load.streams) == (2, 3)
+    # Neither beats again: at 140 both times (131, 132) have run out.
+    load = await store.worker_heartbeat("c", 140.0, 170.0)
+    assert load.workers == 1
+    load = await store.worker_heartbeat("a", 141.0, 171.0)
+    assert load.workers == 2
+    await store.worker_gone("c")
+    load = await store.worker_heartbeat("a", 142.0, 172.0)
+    assert load.workers == 1
+
+
 async def test_listen_wakes_after_append(store: Store) -> None:
     """A commit that appends events calls the listen callback; one without events doesn't."""
     woke = asyncio.Event()

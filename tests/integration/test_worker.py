@@ -42,6 +42,7 @@ class Receiver:
     bodies: list[bytes] = dataclasses.field(default_factory=list)
     requests: list[dict[str, str]] = dataclasses.field(default_factory=list)
     paths: list[str] = dataclasses.field(default_factory=list)
+    delay_s: float = 0.0  # before each answer
     url: str = ""
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -50,6 +51,8 @@ class Receiver:
             self.bodies.append(await request.read())
             self.requests.append(dict(request.headers))
         status = self.statuses.pop(0) if self.statuses else self.default_status
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         return web.Response(status=status, text="Ok", headers=self.headers)
 
     @property
@@ -361,6 +364,72 @@ async def test_two_workers_never_send_one_stream_twice(store: Store) -> None:
         for hook in hooks:
             records = await deliveries(store, hook["id"])
             assert sorted(i for r in records for i in r["event_ids"]) == sorted(ids)
+
+
+async def test_a_worker_that_joins_a_backlog_gets_half_of_the_streams(store: Store) -> None:
+    """A worker holding all ten busy streams gives half of them to a worker that starts
+    later (at message boundaries: no event is sent twice), and both then deliver."""
+    config = make_config(lease_s=1.5, max_in_flight_per_host=16)
+    async with serving(Receiver(delay_s=0.02)) as rx, sending(config) as sender:
+        hooks = [await add_webhook(store, rx.url, single_event_per_message=True) for _ in range(10)]
+        bus = Bus(store)
+        for n in range(5):
+            await publish(bus, 40, start=n * 40)
+        a = Worker(store, sender, config, owner="a")
+        b = Worker(store, sender, config, owner="b")
+
+        async def holders() -> dict[str | None, int]:
+            count: dict[str | None, int] = {}
+            for hook in hooks:
+                for s in await store.list_streams(hook["id"]):
+                    owner = s.lease_owner if s.lease_until > time.time() else None
+                    count[owner] = count.get(owner, 0) + 1
+            return count
+
+        async with running(a):
+            await until(lambda: _holds(holders, "a", 10))
+            async with running(b):
+                await until(lambda: _holds(holders, "b", 5), timeout_s=5.0)
+                assert (await holders()).get("a", 0) <= 5  # it gave the other five back
+                await until(lambda: len(rx.bodies) >= 10 * 200, timeout_s=20.0)
+                # ... and the last answers are in (records are written after them).
+                await until(lambda: _recorded(store, 10 * 200), timeout_s=5.0)
+        assert len(rx.bodies) == 10 * 200  # none twice
+        for hook in hooks:
+            records = await deliveries(store, hook["id"])
+            assert len({i for r in records for i in r["event_ids"]}) == len(records) == 200
+
+
+async def test_a_burst_of_due_streams_is_not_held_back_by_a_stale_share(store: Store) -> None:
+    """Two idle workers (a share of one stream each) take a burst of ten due streams at
+    once: filling the share makes a worker look at the load again, so the ten slow sends
+    run side by side instead of one at a time per worker until the next heartbeat."""
+    config = make_config(lease_s=30.0, poll_interval_s=5.0)
+    async with serving(Receiver(delay_s=0.3)) as rx, sending(config) as sender:
+        for _ in range(10):
+            await add_webhook(store, rx.url)
+        bus = Bus(store)
+        a = Worker(store, sender, config, owner="a")
+        b = Worker(store, sender, config, owner="b")
+        bus.on_publish(a.wake)
+        bus.on_publish(b.wake)
+        async with running(a, b):
+            await asyncio.sleep(1.2)  # both have beaten: each sees two workers, no load
+            started = time.monotonic()
+            await publish(bus, 1)
+            await until(lambda: len(rx.bodies) >= 10, timeout_s=5.0)
+            took = time.monotonic() - started
+        assert len(rx.bodies) == 10
+        # All ten arrive before the first answer (0.3 s): none waited for another.
+        assert took < 0.25, f"the tenth send arrived after {took:.2f} s"
+
+
+async def _recorded(store: Store, count: int) -> bool:
+    return await store.count("deliveries", ()) >= count
+
+
+async def _holds(holders: Callable[[], Any], owner: str, count: int) -> bool:
+    return bool((await holders()).get(owner) == count)
 
 
 async def test_a_dead_workers_lease_is_taken_over_after_it_expires(store: Store) -> None:

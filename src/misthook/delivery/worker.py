@@ -20,6 +20,13 @@ Leases of streams in work are renewed by a heartbeat, so a long send is never st
 worker that dies loses its leases after ``lease_s`` and another worker takes over (the
 messages it had not acknowledged are sent again: at-least-once).
 
+Workers share the streams fairly: the heartbeat also says this worker is alive (the
+``workers`` table) and learns how many workers are alive and how many streams are in play.
+Beside other workers, one holds at most its share (streams / workers, rounded up) and
+gives streams beyond it back at their next message boundary, so a worker that joins a
+backlog gets half of it instead of none. A lease round that fills the share asks again at
+once, so a burst of newly due streams raises the share without waiting for a heartbeat.
+
 Sends to one receiver host are bounded by ``max_in_flight_per_host``, each host with its
 own bound, so a black-holed host only ever holds its own streams.
 
@@ -35,6 +42,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import math
 import random
 import time
 import uuid
@@ -62,6 +70,8 @@ log = logging.getLogger(__name__)
 SINGLE_EVENT_WINDOW = 16
 # Events read per round trip for a single-event stream.
 SINGLE_EVENT_READ = 512
+# Longest time between heartbeats (lease renewals and fair-share updates).
+HEARTBEAT_MAX_S = 1.0
 # Bytes of the envelope around the events: {"topic":"...","events":[...]}
 _ENVELOPE_BYTES = 32
 
@@ -125,6 +135,10 @@ class Worker:
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._wakeup = asyncio.Event()
         self._running = False
+        # Streams this worker may hold; None while no other worker is alive.
+        self._share: int | None = None
+        # Streams to give back at their next message boundary (held beyond the share).
+        self._shed = 0
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -144,6 +158,7 @@ class Worker:
             background.append(asyncio.create_task(self._retention.run(stop), name="retention"))
         try:
             await self._store.listen(self.wake)
+            await self._balance()
             while not stop.is_set():
                 self._wakeup.clear()
                 try:
@@ -170,13 +185,15 @@ class Worker:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            with contextlib.suppress(StoreError):
+                await self._store.worker_gone(self.owner)
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
         self.wake()
 
     async def _lease_and_start(self) -> None:
-        room = min(self._lease_batch, self._max_streams - len(self._active))
+        room = self._room()
         if room <= 0:
             return
         now = self._clock()
@@ -190,6 +207,20 @@ class Worker:
                 self._leased_again[key] = stream
                 continue
             self._start(key, stream)
+        if self._share is not None and len(streams) == room and room < self._lease_batch:
+            # The share is filled and more may be due: a stale share must not hold back a
+            # burst of streams, so look at the load now (_balance wakes the loop if the
+            # share grew).
+            await self._balance()
+
+    def _held(self) -> int:
+        return len(self._active) + len(self._leased_again)
+
+    def _room(self) -> int:
+        room = min(self._lease_batch, self._max_streams - len(self._active))
+        if self._share is not None:
+            room = min(room, self._share - self._held())
+        return room
 
     def _start(self, key: tuple[str, str], stream: Stream) -> None:
         task = asyncio.create_task(self._drive(stream), name=f"stream {key}")
@@ -205,18 +236,43 @@ class Worker:
         self.wake()
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
-        period = max(self._config.lease_s / 3.0, 0.05)
+        period = min(max(self._config.lease_s / 3.0, 0.05), HEARTBEAT_MAX_S)
         while not stop.is_set():
             await asyncio.sleep(period)
             keys = [*self._active, *self._leased_again]
-            if not keys:
-                continue
-            try:
-                await self._store.renew_leases(
-                    self.owner, keys, self._clock() + self._config.lease_s
-                )
-            except StoreError:
-                log.exception("renewing %d leases failed", len(keys))
+            if keys:
+                try:
+                    await self._store.renew_leases(
+                        self.owner, keys, self._clock() + self._config.lease_s
+                    )
+                except StoreError:
+                    log.exception("renewing %d leases failed", len(keys))
+            await self._balance()
+
+    async def _balance(self) -> None:
+        """Say this worker is alive and work out its share of the streams in play."""
+        now = self._clock()
+        try:
+            load = await self._store.worker_heartbeat(self.owner, now, now + self._config.lease_s)
+        except StoreError:
+            log.exception("the worker heartbeat failed; keeping the last share")
+            return
+        if load.workers <= 1:
+            self._share, self._shed = None, 0
+            return
+        self._share = max(1, math.ceil(load.streams / load.workers))
+        held = self._held()
+        self._shed = max(0, held - self._share)
+        if held < self._share:
+            self.wake()
+
+    def _take_shed(self) -> bool:
+        """True (once per stream beyond the share) when the calling stream should give its
+        lease back now."""
+        if self._shed <= 0:
+            return False
+        self._shed -= 1
+        return True
 
     # --- one stream ----------------------------------------------------------------------
 
@@ -276,9 +332,11 @@ class Worker:
                 )
             )
 
+        shed = False  # give the lease back to another worker once what is in flight is done
         try:
             while True:
-                while failed is None and len(in_flight) < window and self._running:
+                shed = shed or self._take_shed()
+                while failed is None and len(in_flight) < window and self._running and not shed:
                     if not buffer:
                         events = await (reading or read_next())
                         reading = None

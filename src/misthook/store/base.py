@@ -233,6 +233,15 @@ Op = (
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class WorkerLoad:
+    """What a worker shares with the others: worker processes alive (itself included) and
+    streams in play (leased by a live owner, or due with events waiting)."""
+
+    workers: int
+    streams: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class CommitResult:
     event_seqs: list[int]
 
@@ -286,6 +295,14 @@ class Store(Protocol):
     ) -> None: ...
 
     async def list_streams(self, webhook_id: str) -> list[Stream]: ...
+
+    # worker processes
+    async def worker_heartbeat(self, owner: str, now: float, alive_until: float) -> WorkerLoad:
+        """Say ``owner`` is alive until ``alive_until``, forget workers whose time is up,
+        and answer the load as of ``now``."""
+
+    async def worker_gone(self, owner: str) -> None:
+        """``owner`` stopped: the others need not wait for its time to run out."""
 
     # wake-ups across processes (PostgreSQL LISTEN/NOTIFY; in-process otherwise)
     async def listen(self, on_wake: Callable[[], None]) -> None:

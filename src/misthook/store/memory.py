@@ -35,6 +35,7 @@ from misthook.store.base import (
     SaveStream,
     StoredEvent,
     Stream,
+    WorkerLoad,
 )
 
 Undo = Callable[[], None]
@@ -127,6 +128,7 @@ class InMemoryStore:
         self._log = _EventLog()
         self._last_seq = 0
         self._streams: dict[tuple[str, str], Stream] = {}
+        self._workers: dict[str, float] = {}  # owner -> alive until
         self._listeners: list[Callable[[], None]] = []
 
     async def open(self) -> None:
@@ -382,6 +384,20 @@ class InMemoryStore:
             (s for s in self._streams.values() if s.webhook_id == webhook_id),
             key=lambda s: s.topic,
         )
+
+    async def worker_heartbeat(self, owner: str, now: float, alive_until: float) -> WorkerLoad:
+        self._workers[owner] = alive_until
+        self._workers = {o: until for o, until in self._workers.items() if until >= now}
+        in_play = sum(
+            1
+            for s in self._streams.values()
+            if (s.lease_owner is not None and s.lease_until >= now)
+            or (s.next_attempt_at <= now and self._has_events(s))
+        )
+        return WorkerLoad(len(self._workers), in_play)
+
+    async def worker_gone(self, owner: str) -> None:
+        self._workers.pop(owner, None)
 
     async def listen(self, on_wake: Callable[[], None]) -> None:
         self._listeners.append(on_wake)

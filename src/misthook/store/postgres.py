@@ -43,6 +43,7 @@ from misthook.store.base import (
     SaveStream,
     StoredEvent,
     Stream,
+    WorkerLoad,
 )
 
 CHANNEL = "misthook_events"
@@ -81,6 +82,15 @@ _RENEW_LEASES = (
     "UPDATE streams AS s SET lease_until = $3"
     " FROM unnest($1::text[], $2::text[]) AS k(webhook_id, topic)"
     " WHERE s.webhook_id = k.webhook_id AND s.topic = k.topic AND s.lease_owner = $4"
+)
+
+# One round trip; the counts see the table as it was before this statement's own changes,
+# hence the other live workers + 1.
+_WORKER_HEARTBEAT = (
+    "WITH beat AS (" + sql.UPSERT_WORKER.format(owner="$1", until="$2") + " RETURNING 1),"
+    " stale AS (DELETE FROM workers WHERE alive_until < $3 AND owner <> $1 RETURNING 1)"
+    " SELECT (SELECT count(*) FROM workers WHERE alive_until >= $3 AND owner <> $1) + 1,"
+    " (" + sql.STREAMS_IN_PLAY.format(now="$3") + ")"
 )
 
 
@@ -355,6 +365,16 @@ class PostgresStore:
                 webhook_id,
             )
         return [_stream(r) for r in rows]
+
+    async def worker_heartbeat(self, owner: str, now: float, alive_until: float) -> WorkerLoad:
+        with _translated():
+            row = await self._db.fetchrow(_WORKER_HEARTBEAT, owner, float(alive_until), float(now))
+        assert row is not None
+        return WorkerLoad(int(row[0]), int(row[1]))
+
+    async def worker_gone(self, owner: str) -> None:
+        with _translated():
+            await self._db.execute("DELETE FROM workers WHERE owner = $1", owner)
 
     async def listen(self, on_wake: Callable[[], None]) -> None:
         def on_notify(conn: object, pid: int, channel: str, payload: object) -> None:

@@ -405,6 +405,16 @@ AND CASE WHEN s.site_id IS NULL
 END
 """
 
+# Streams a worker shares with the others: held by a live owner, or due.
+STREAMS_IN_PLAY = (
+    "SELECT count(*) FROM streams AS s WHERE (s.lease_owner IS NOT NULL AND s.lease_until >= {now})"
+    " OR (" + STREAM_IS_DUE + ")"
+)
+UPSERT_WORKER = (
+    "INSERT INTO workers (owner, alive_until) VALUES ({owner}, {until})"
+    " ON CONFLICT (owner) DO UPDATE SET alive_until = excluded.alive_until"
+)
+
 
 # --- migrations ----------------------------------------------------------------------
 

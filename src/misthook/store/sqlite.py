@@ -39,6 +39,7 @@ from misthook.store.base import (
     SaveStream,
     StoredEvent,
     Stream,
+    WorkerLoad,
 )
 
 T = TypeVar("T")
@@ -73,6 +74,12 @@ _LEASE_STREAMS = (
     + sql.STREAM_IS_DUE.format(now=":now")
     + " ORDER BY s.next_attempt_at LIMIT :limit)"
     f" RETURNING {sql.STREAM_COLUMNS}"
+)
+
+_UPSERT_WORKER = sql.UPSERT_WORKER.format(owner=":owner", until=":until")
+_WORKER_LOAD = (
+    "SELECT (SELECT count(*) FROM workers WHERE alive_until >= :now),"
+    " (" + sql.STREAMS_IN_PLAY.format(now=":now") + ")"
 )
 
 
@@ -466,6 +473,23 @@ class SqliteStore:
             (webhook_id,),
         )
         return [Stream(*row) for row in rows]
+
+    async def worker_heartbeat(self, owner: str, now: float, alive_until: float) -> WorkerLoad:
+        params = {"owner": owner, "until": alive_until, "now": now}
+
+        def beat(db: sqlite3.Connection) -> Any:
+            db.execute(_UPSERT_WORKER, params)
+            db.execute("DELETE FROM workers WHERE alive_until < :now", params)
+            return db.execute(_WORKER_LOAD, params).fetchone()
+
+        workers, streams = await self._run(self._write, beat)
+        return WorkerLoad(workers, streams)
+
+    async def worker_gone(self, owner: str) -> None:
+        def gone(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM workers WHERE owner = ?", (owner,))
+
+        await self._run(self._write, gone)
 
     async def listen(self, on_wake: Callable[[], None]) -> None:
         # Another process's commits are seen by polling; this wakes this process only.

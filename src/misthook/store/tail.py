@@ -39,6 +39,7 @@ from misthook.store.base import (
     Store,
     StoredEvent,
     Stream,
+    WorkerLoad,
 )
 
 # What one cached event costs beside its body: the StoredEvent, its id string and the
@@ -325,6 +326,12 @@ class TailCachedStore:
 
     async def list_streams(self, webhook_id: str) -> list[Stream]:
         return await self.inner.list_streams(webhook_id)
+
+    async def worker_heartbeat(self, owner: str, now: float, alive_until: float) -> WorkerLoad:
+        return await self.inner.worker_heartbeat(owner, now, alive_until)
+
+    async def worker_gone(self, owner: str) -> None:
+        await self.inner.worker_gone(owner)
 
     async def listen(self, on_wake: Callable[[], None]) -> None:
         await self.inner.listen(on_wake)
