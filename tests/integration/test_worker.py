@@ -18,6 +18,7 @@ from aiohttp import web
 
 from misthook.bus import Bus
 from misthook.config import Config
+from misthook.delivery import payload_ref
 from misthook.delivery.sender import Sender
 from misthook.delivery.worker import Worker
 from misthook.domain.egress import EgressPolicy
@@ -178,6 +179,13 @@ async def publish(bus: Bus, count: int, start: int = 0) -> list[str]:
 
 
 async def deliveries(store: Store, webhook_id: str) -> list[dict[str, Any]]:
+    """The webhook's delivery records as the readers show them (the body rebuilt)."""
+    rows = await stored_deliveries(store, webhook_id)
+    return [await payload_ref.hydrate(store, row) for row in rows]
+
+
+async def stored_deliveries(store: Store, webhook_id: str) -> list[dict[str, Any]]:
+    """The webhook's delivery records exactly as stored."""
     return await store.query("deliveries", Query(where(webhook_id=webhook_id), sort="timestamp"))
 
 

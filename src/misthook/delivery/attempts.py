@@ -10,6 +10,14 @@ are JSON strings of Go-style ``{"Name": ["value"]}`` maps and ``req_payload`` is
 body sent. misthook adds three extras, dropped by nothing and ignored by Mist clients:
 ``attempt`` (1 for the first try of a message), ``event_ids`` (the ids in the body) and
 ``latency_ms`` (time to the response, or to the failure).
+
+How the body is stored: a message the worker cut from its stream (and a resend of one)
+is stored by reference, ``payload_ref`` (the stream, first/last sequence, event count,
+Mist or Splunk body; see ``payload_ref``) instead of ``req_payload`` and ``event_ids``,
+which the readers (``Deliveries.search`` and ``resend``) build again from the event log;
+100 webhooks on a topic no longer write the same body 100 times. Only a message not
+rebuildable from the log (a recovered parked message) keeps the literal ``req_payload``
+and ``event_ids``. Records written before references existed are literal too.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from misthook.delivery import message
+from misthook.delivery import message, payload_ref
 from misthook.delivery.message import MessageError, OutgoingRequest, PreparedWebhook
 from misthook.delivery.oauth2 import OAuth2Tokens
 from misthook.delivery.sender import Sender, SendOutcome
@@ -35,10 +43,12 @@ DEFAULT_RESP_BODY_MAX_BYTES = 4096
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Attempt:
-    """A finished attempt: what was sent and what came back."""
+    """A finished attempt: what was sent and what came back, and how the body was built
+    (``payload_ref.MIST`` or ``payload_ref.SPLUNK``)."""
 
     request: OutgoingRequest
     outcome: SendOutcome
+    body_format: payload_ref.BodyFormat = payload_ref.MIST
 
 
 async def send_message(
@@ -74,7 +84,8 @@ async def send_message(
         except MessageError as exc:
             return _undeliverable(webhook, topic, event_bodies, _why(exc, tokens, oauth2, bearer))
         outcome = await sender.send(request)
-    return Attempt(request, outcome)
+    body_format = payload_ref.SPLUNK if prepared.type == "splunk" else payload_ref.MIST
+    return Attempt(request, outcome, body_format)
 
 
 def _why(exc: MessageError, tokens: OAuth2Tokens | None, oauth2: bool, bearer: str | None) -> str:
@@ -176,11 +187,14 @@ def delivery_record(
     attempt_no: int,
     now: float,
     resp_body_max_bytes: int = DEFAULT_RESP_BODY_MAX_BYTES,
+    ref: Doc | None = None,
 ) -> Doc:
-    """The ``deliveries`` document of one attempt (see the module docstring)."""
+    """The ``deliveries`` document of one attempt (see the module docstring): by reference
+    when ``ref`` (``payload_ref.reference`` of the message) is given, else literal."""
     outcome = attempt.outcome
     request = attempt.request
-    return {
+    literal = ref is None
+    doc: Doc = {
         "id": _ids.next(),
         "org_id": webhook.get("org_id"),
         "site_id": webhook.get("site_id"),
@@ -191,12 +205,17 @@ def delivery_record(
         "error": outcome.error or "",
         "req_url": request.url,
         "req_headers": _logged_headers(request.headers),
-        "req_payload": request.body.decode("utf-8", errors="replace"),
-        "resp_headers": headers_json(outcome.resp_headers),
-        "resp_body": _text(outcome.resp_body, resp_body_max_bytes),
-        "timestamp": now,
-        # misthook extras
-        "attempt": attempt_no,
-        "event_ids": list(event_ids),
-        "latency_ms": round(outcome.latency_s * 1000.0, 3),
     }
+    if literal:
+        doc["req_payload"] = request.body.decode("utf-8", errors="replace")
+    doc["resp_headers"] = headers_json(outcome.resp_headers)
+    doc["resp_body"] = _text(outcome.resp_body, resp_body_max_bytes)
+    doc["timestamp"] = now
+    # misthook extras
+    doc["attempt"] = attempt_no
+    if literal:
+        doc["event_ids"] = list(event_ids)
+    doc["latency_ms"] = round(outcome.latency_s * 1000.0, 3)
+    if ref is not None:
+        doc[payload_ref.REF_FIELD] = ref
+    return doc

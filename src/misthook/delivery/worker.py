@@ -10,7 +10,8 @@ One loop per worker process. On a wake-up (the bus, PostgreSQL NOTIFY) or every
 3. sends them; single-event streams keep a small window of messages in flight and the
    cursor moves only past the longest acknowledged prefix, so order can only be shuffled
    inside one window; batched streams send one message at a time, in order,
-4. hands attempt records and cursor moves to the :class:`Recorder` (bulk commits),
+4. hands attempt records (the body by reference, see ``payload_ref``) and cursor moves
+   to the :class:`Recorder` (bulk commits),
 5. on a failure stops, computes the next attempt time with the retry policy and gives the
    lease back; a message whose retries are exhausted is parked (``parked`` collection,
    with its exact body) and the cursor moves past it; a 410 or a webhook failing with no
@@ -51,7 +52,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from misthook.config import Config
-from misthook.delivery import message
+from misthook.delivery import message, payload_ref
 from misthook.delivery.attempts import Attempt, delivery_record, send_message
 from misthook.delivery.message import MessageError, PreparedWebhook
 from misthook.delivery.oauth2 import OAuth2Tokens
@@ -349,7 +350,7 @@ class Worker:
                     attempt_no, first_attempt_no = first_attempt_no, 1
                     in_flight.append(
                         asyncio.create_task(
-                            self._attempt(webhook, prepared, topic, batch, attempt_no, slot)
+                            self._attempt(stream, webhook, prepared, topic, batch, attempt_no, slot)
                         )
                     )
                     if not buffer and reading is None:
@@ -418,6 +419,7 @@ class Worker:
 
     async def _attempt(
         self,
+        stream: Stream,
         webhook: Mapping[str, Any],
         prepared: PreparedWebhook | None,
         topic: str,
@@ -434,16 +436,19 @@ class Worker:
                 [e.body for e in events],
                 prepared=prepared,
             )
+        # By reference: the body is rebuilt from the log when the record is read.
+        ref = payload_ref.reference(stream, events, attempt.body_format, len(attempt.request.body))
         self.recorder.record(
             "deliveries",
             delivery_record(
                 attempt,
                 webhook,
                 topic,
-                [e.id for e in events],
+                (),
                 attempt_no=attempt_no,
                 now=self._clock(),
                 resp_body_max_bytes=self._config.log_body_max_bytes,
+                ref=ref,
             ),
         )
         return _Sent(events, attempt)

@@ -4,6 +4,10 @@
   over the ``deliveries`` collection (one record per attempt, see
   ``misthook.delivery.attempts``).
 - ``resend``: POST the message of one record again, now, and log a new attempt.
+  A record stored by reference (``misthook.delivery.payload_ref``) is rebuilt from the event
+  log and the new record is a reference too; one whose events retention pruned cannot be
+  sent again (400). Search answers build ``req_payload``/``event_ids`` the same way, one
+  read per record of the page, and never show the reference itself.
 - ``recover``: POST again every parked message (retries exhausted) since a time, oldest
   first; stops at the first failure, since the receiver is evidently still down, and says
   how many remain.
@@ -26,6 +30,7 @@ import orjson
 
 from misthook.bus import Bus
 from misthook.config import Config
+from misthook.delivery import payload_ref
 from misthook.delivery.attempts import bodies_of_payload, delivery_record, send_message
 from misthook.delivery.oauth2 import OAuth2Tokens
 from misthook.delivery.sender import Sender
@@ -114,7 +119,7 @@ class Deliveries:
             "deliveries", Query(tuple(filters), sort=sort, limit=limit + 1, offset=skip)
         )
         more = len(rows) > limit
-        rows = rows[:limit]
+        rows = [await payload_ref.hydrate(self._store, row) for row in rows[:limit]]
         body = search_body((start, end), limit, total, rows)
         if more and rows:
             last = rows[-1]["timestamp"]
@@ -154,17 +159,52 @@ class Deliveries:
             resp_body_max_bytes=self._config.log_body_max_bytes,
         )
 
+    async def _send_run_again(
+        self, webhook: Mapping[str, Any], old: Doc, ref: Mapping[str, Any]
+    ) -> Doc:
+        """Send again the message of a record stored by reference; the new record is one."""
+        events = await payload_ref.read_run(self._store, ref)
+        if events is None:
+            raise BadRequestError(
+                "the events of this delivery were pruned; its message cannot be sent again",
+                reason="events are kept for the retention period (MISTHOOK_RETENTION_S)",
+            )
+        topic = str(old["topic"])
+        attempt = await send_message(
+            self._sender, self._tokens, webhook, topic, [e.body for e in events]
+        )
+        # The webhook may have changed type since: the format is the new attempt's.
+        new_ref = {**ref, "format": attempt.body_format, "bytes": len(attempt.request.body)}
+        return delivery_record(
+            attempt,
+            webhook,
+            topic,
+            (),
+            attempt_no=old.get("attempt", 0) + 1,
+            now=self._clock(),
+            resp_body_max_bytes=self._config.log_body_max_bytes,
+            ref=new_ref,
+        )
+
     async def resend(self, webhook: Mapping[str, Any], delivery_id: str) -> Doc:
-        """Send the message of delivery ``delivery_id`` again; returns the new record."""
+        """Send the message of delivery ``delivery_id`` again; returns the new record as
+        search shows it."""
         old = await self._store.get("deliveries", delivery_id)
         if old is None or old.get("webhook_id") != webhook["id"]:
             raise NotFoundError()
-        record = await self._send_again(
-            webhook, old["req_payload"], list(old.get("event_ids") or []), old.get("attempt", 0) + 1
-        )
+        ref = old.get(payload_ref.REF_FIELD)
+        if ref is not None:
+            record = await self._send_run_again(webhook, old, ref)
+        else:
+            record = await self._send_again(
+                webhook,
+                old["req_payload"],
+                list(old.get("event_ids") or []),
+                old.get("attempt", 0) + 1,
+            )
         record["resend_of"] = delivery_id
         await self._store.commit([Put("deliveries", record)])
-        return record
+        return await payload_ref.hydrate(self._store, record)
 
     async def recover(self, webhook: Mapping[str, Any], since: object) -> dict[str, Any]:
         """Send again the parked messages of ``webhook`` parked at or after ``since``."""
