@@ -149,6 +149,22 @@ async def test_unknown_collection_is_a_store_error(store: Store) -> None:
         await store.commit([Put("nope", {"id": "x"})])
 
 
+async def test_puts_of_one_id_in_one_commit_leave_the_last(store: Store) -> None:
+    """Several puts of the same id in one commit (one bulk statement on PostgreSQL) end
+    as the last of them, beside the other documents of the batch."""
+    await store.commit(
+        [
+            Put("bins", {"id": "b1", "v": 1}),
+            Put("bins", {"id": "b2", "v": 1}),
+            Put("bins", {"id": "b1", "v": 2}),
+        ]
+    )
+    assert (await store.get("bins", "b1"), await store.get("bins", "b2")) == (
+        {"id": "b1", "v": 2},
+        {"id": "b2", "v": 1},
+    )
+
+
 async def test_put_without_string_id_is_refused(store: Store) -> None:
     """A document needs a string id; the commit fails as a whole."""
     with pytest.raises(StoreError):

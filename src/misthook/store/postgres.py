@@ -94,6 +94,19 @@ _WORKER_HEARTBEAT = (
 )
 
 
+def _upsert_many(collection: str) -> str:
+    updates = ", ".join(
+        f"{c} = excluded.{c}" for c in ("org_id", "site_id", "owner", "lookup", "time", "doc")
+    )
+    return (
+        f"INSERT INTO {collection} (id, org_id, site_id, owner, lookup, time, doc)"
+        " SELECT u.id, u.org_id, u.site_id, u.owner, u.lookup, u.time, u.doc::jsonb"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+        " $6::float8[], $7::text[]) AS u(id, org_id, site_id, owner, lookup, time, doc)"
+        f" ON CONFLICT (id) DO UPDATE SET {updates}"
+    )
+
+
 @contextlib.contextmanager
 def _translated() -> Iterator[None]:
     """Driver and connection errors surface as StoreError."""
@@ -241,9 +254,17 @@ class PostgresStore:
         op = batch[0]
         if isinstance(op, Put):
             spec = sql.spec_of(op.collection)
-            docs = [cast(Put, o).doc for o in batch]
-            rows = [(*sql.column_values(spec, doc), doc) for doc in docs]
-            await conn.executemany(sql.upsert(sql.PostgresDialect(), op.collection), rows)
+            # One statement for the whole batch (a row each costs PostgreSQL an executor
+            # start); ON CONFLICT may touch a row once per statement, so the last put of
+            # an id wins here, as it would have one statement after another.
+            rows = {}
+            for o in batch:
+                doc = cast(Put, o).doc
+                values = sql.column_values(spec, doc)  # checks the id
+                rows[values[0]] = (values, orjson.dumps(doc).decode())
+            columns = list(zip(*(values for values, _ in rows.values()), strict=True))
+            encoded = [doc_json for _, doc_json in rows.values()]
+            await conn.execute(_upsert_many(op.collection), *columns, encoded)
         elif isinstance(op, Delete):
             sql.spec_of(op.collection)
             ids = [cast(Delete, o).id for o in batch]
