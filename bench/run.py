@@ -110,6 +110,18 @@ def cpu_s(pid: int) -> float:
     return 0.0
 
 
+def tree_cpu_s(parent: int) -> float:
+    """CPU seconds of ``parent`` and its live children (PostgreSQL's backends)."""
+    total = cpu_s(parent)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == parent:
+                    total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def rss_mb(pid: int) -> float:
     with contextlib.suppress(OSError, ValueError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -468,20 +480,24 @@ def case_backlog(rx: ReceiverProcess, workdir: Path, total: int, timeout_s: floa
     return row
 
 
-def case_postgres(rx: ReceiverProcess, workdir: Path, per_hook: int) -> list[Row]:
+def case_postgres(rx: ReceiverProcess, workdir: Path, per_hook: int, *, single: bool) -> list[Row]:
+    """10 webhooks with a backlog drained by one, then two ``misthook worker`` processes.
+    The rate runs from the first arrival to the last (worker start-up left out), and the
+    notes give the CPU each part used: on 2 cores, two workers can reach at most
+    2 / (the cores the one-worker run used) times one."""
     from misthook.testing.pg_server import PostgresServer
 
     pg = PostgresServer().start()
+    kind = "single-event" if single else "batched"
     rows = []
     try:
         for workers in (1, 2):
             database = pg.new_database("bench")
             with misthook(workdir, database, "--no-workers") as mh:
                 for _ in range(10):
-                    mh.webhook(rx.url, single_event_per_message=True)
+                    mh.webhook(rx.url, single_event_per_message=single)
                 asyncio.run(publish_all(mh, per_hook))
                 rx.reset()
-                started = time.time()
                 procs = [
                     subprocess.Popen(
                         misthook_cmd("worker", "--database", database),
@@ -492,26 +508,45 @@ def case_postgres(rx: ReceiverProcess, workdir: Path, per_hook: int) -> list[Row
                     for _ in range(workers)
                 ]
                 try:
-                    stats = rx.wait_events(per_hook * 10, timeout_s=120)
+                    rx.wait_events(1, timeout_s=30)
+                    cpu0 = _pg_case_cpu(procs, rx, pg.pid)
+                    began = time.monotonic()
+                    stats = rx.wait_events(per_hook * 10, timeout_s=180)
+                    wall = max(time.monotonic() - began, 1e-9)
+                    used = [
+                        (b - a) / wall
+                        for a, b in zip(cpu0, _pg_case_cpu(procs, rx, pg.pid), strict=True)
+                    ]
                 finally:
                     for proc in procs:
                         proc.terminate()
                     for proc in procs:
                         proc.wait(timeout=20)
-            rows.append(
-                delivered(
-                    f"PostgreSQL, {workers} worker process(es), 10 single-event hooks",
-                    stats,
-                    started,
-                    per_hook * 10,
-                )
+            row = delivered(
+                f"PostgreSQL, {workers} worker(s), 10 {kind} hooks",
+                stats,
+                stats["first_at"],
+                per_hook * 10,
             )
+            row.notes.append(
+                f"cores: workers {used[0]:.2f} rx {used[1]:.2f} postgres {used[2]:.2f}"
+            )
+            if workers == 1:
+                row.notes.append(f"bound for two on 2 cores: {2 / max(sum(used), 1e-9):.2f}x")
+            rows.append(row)
     finally:
         pg.stop()
     one, two = rows
     two.ratio = two.events_per_s / one.events_per_s
     two.target, two.passed = ">= 1.6x one worker", two.ratio >= 1.6
     return rows
+
+
+def _pg_case_cpu(
+    procs: list[subprocess.Popen[bytes]], rx: ReceiverProcess, pg_pid: int
+) -> tuple[float, float, float]:
+    assert rx.proc is not None
+    return sum(cpu_s(p.pid) for p in procs), cpu_s(rx.proc.pid), tree_cpu_s(pg_pid)
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -575,7 +610,8 @@ def main(argv: list[str] | None = None) -> None:
                 drain_s = max(120.0, args.backlog / 2000)
                 rows.append(case_backlog(rx, workdir, args.backlog, drain_s))
             if "postgres" in chosen and not args.no_postgres:
-                rows.extend(case_postgres(rx, workdir, args.pg_events))
+                rows.extend(case_postgres(rx, workdir, args.pg_events, single=True))
+                rows.extend(case_postgres(rx, workdir, args.pg_events * 40, single=False))
     finally:
         rx.stop()
     print_table(rows)

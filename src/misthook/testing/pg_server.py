@@ -92,6 +92,11 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's pid (its backends are its children)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def new_database(self, prefix: str = "test") -> str:
         """Create an empty database and return its URL."""
         return create_database_on(self.url(), f"{prefix}_{next(self._names)}")
