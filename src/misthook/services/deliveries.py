@@ -145,42 +145,30 @@ class Deliveries:
     # --- sending again ---------------------------------------------------------------------
 
     async def _send_again(
-        self, webhook: Mapping[str, Any], payload: str, event_ids: list[str], attempt_no: int
+        self,
+        webhook: Mapping[str, Any],
+        topic: str,
+        bodies: list[bytes],
+        attempt_no: int,
+        *,
+        event_ids: list[str] | None = None,
+        ref: Mapping[str, Any] | None = None,
     ) -> Doc:
-        topic, bodies = bodies_of_payload(payload)
+        """POST a message again and return its record: by reference when ``ref`` (the
+        old record's) is given, else literal with ``event_ids``."""
         attempt = await send_message(self._sender, self._tokens, webhook, topic, bodies)
-        return delivery_record(
-            attempt,
-            webhook,
-            topic,
-            event_ids,
-            attempt_no=attempt_no,
-            now=self._clock(),
-            resp_body_max_bytes=self._config.log_body_max_bytes,
-        )
-
-    async def _send_run_again(
-        self, webhook: Mapping[str, Any], old: Doc, ref: Mapping[str, Any]
-    ) -> Doc:
-        """Send again the message of a record stored by reference; the new record is one."""
-        events = await payload_ref.read_run(self._store, ref)
-        if events is None:
-            raise BadRequestError(
-                "the events of this delivery were pruned; its message cannot be sent again",
-                reason="events are kept for the retention period (MISTHOOK_RETENTION_S)",
-            )
-        topic = str(old["topic"])
-        attempt = await send_message(
-            self._sender, self._tokens, webhook, topic, [e.body for e in events]
-        )
         # The webhook may have changed type since: the format is the new attempt's.
-        new_ref = {**ref, "format": attempt.body_format, "bytes": len(attempt.request.body)}
+        new_ref = (
+            None
+            if ref is None
+            else {**ref, "format": attempt.body_format, "bytes": len(attempt.request.body)}
+        )
         return delivery_record(
             attempt,
             webhook,
             topic,
-            (),
-            attempt_no=old.get("attempt", 0) + 1,
+            event_ids or (),
+            attempt_no=attempt_no,
             now=self._clock(),
             resp_body_max_bytes=self._config.log_body_max_bytes,
             ref=new_ref,
@@ -192,16 +180,21 @@ class Deliveries:
         old = await self._store.get("deliveries", delivery_id)
         if old is None or old.get("webhook_id") != webhook["id"]:
             raise NotFoundError()
+        attempt_no = old.get("attempt", 0) + 1
         ref = old.get(payload_ref.REF_FIELD)
         if ref is not None:
-            record = await self._send_run_again(webhook, old, ref)
+            events = await payload_ref.read_run(self._store, ref)
+            if events is None:
+                raise BadRequestError(
+                    "the events of this delivery were pruned; its message cannot be sent again",
+                    reason="events are kept for the retention period (MISTHOOK_RETENTION_S)",
+                )
+            bodies = [e.body for e in events]
+            record = await self._send_again(webhook, str(old["topic"]), bodies, attempt_no, ref=ref)
         else:
-            record = await self._send_again(
-                webhook,
-                old["req_payload"],
-                list(old.get("event_ids") or []),
-                old.get("attempt", 0) + 1,
-            )
+            topic, bodies = bodies_of_payload(old["req_payload"])
+            ids = list(old.get("event_ids") or [])
+            record = await self._send_again(webhook, topic, bodies, attempt_no, event_ids=ids)
         record["resend_of"] = delivery_id
         await self._store.commit([Put("deliveries", record)])
         return await payload_ref.hydrate(self._store, record)
@@ -221,8 +214,13 @@ class Deliveries:
         resent = 0
         failed = 0
         for doc in parked:
+            topic, bodies = bodies_of_payload(doc["body"])
             record = await self._send_again(
-                webhook, doc["body"], list(doc.get("event_ids") or []), doc.get("attempts", 0) + 1
+                webhook,
+                topic,
+                bodies,
+                doc.get("attempts", 0) + 1,
+                event_ids=list(doc.get("event_ids") or []),
             )
             record["recovered_from"] = doc["id"]
             if record["status"] == "success":

@@ -16,6 +16,7 @@ transaction; ``listen`` holds one dedicated connection that LISTENs on it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -94,16 +95,14 @@ _WORKER_HEARTBEAT = (
 )
 
 
+@functools.lru_cache(maxsize=64)
 def _upsert_many(collection: str) -> str:
-    updates = ", ".join(
-        f"{c} = excluded.{c}" for c in ("org_id", "site_id", "owner", "lookup", "time", "doc")
-    )
-    return (
-        f"INSERT INTO {collection} (id, org_id, site_id, owner, lookup, time, doc)"
-        " SELECT u.id, u.org_id, u.site_id, u.owner, u.lookup, u.time, u.doc::jsonb"
+    """The upsert of any number of documents of ``collection``, one array per column."""
+    return sql.upsert(
+        collection,
+        "SELECT u.id, u.org_id, u.site_id, u.owner, u.lookup, u.time, u.doc::jsonb"
         " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
-        " $6::float8[], $7::text[]) AS u(id, org_id, site_id, owner, lookup, time, doc)"
-        f" ON CONFLICT (id) DO UPDATE SET {updates}"
+        " $6::float8[], $7::text[]) AS u(id, org_id, site_id, owner, lookup, time, doc)",
     )
 
 

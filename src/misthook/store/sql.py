@@ -344,18 +344,18 @@ def delete_where(d: Dialect, collection: str, filters: Sequence[Filter]) -> str:
     return f"DELETE FROM {collection}{where_clause(d, spec, filters)}"
 
 
-def upsert(d: Dialect, collection: str) -> str:
+_DOC_UPDATES = ", ".join(
+    f"{c} = excluded.{c}" for c in ("org_id", "site_id", "owner", "lookup", "time", "doc")
+)
+
+
+def upsert(collection: str, rows: str) -> str:
+    """Insert the documents that ``rows`` (a VALUES list or a SELECT of the seven columns
+    id, org_id, site_id, owner, lookup, time, doc) gives; an existing id is replaced."""
     spec_of(collection)
-    if d.name == "postgres":
-        placeholders = "$1, $2, $3, $4, $5, $6, $7::jsonb"
-    else:
-        placeholders = "?, ?, ?, ?, ?, ?, ?"
-    updates = ", ".join(
-        f"{c} = excluded.{c}" for c in ("org_id", "site_id", "owner", "lookup", "time", "doc")
-    )
     return (
         f"INSERT INTO {collection} (id, org_id, site_id, owner, lookup, time, doc)"
-        f" VALUES ({placeholders}) ON CONFLICT (id) DO UPDATE SET {updates}"
+        f" {rows} ON CONFLICT (id) DO UPDATE SET {_DOC_UPDATES}"
     )
 
 

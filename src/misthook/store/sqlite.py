@@ -84,15 +84,12 @@ _WORKER_LOAD = (
 
 
 _DOC_PARAMS = 7
-_VALUES = " VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
 @functools.lru_cache(maxsize=256)
 def _upsert_docs(collection: str, rows: int) -> str:
     """The upsert of ``rows`` documents of ``collection`` in one statement."""
-    single = sql.upsert(sql.Dialect(), collection)
-    values = " VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
-    return single.replace(_VALUES, values, 1)
+    return sql.upsert(collection, "VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows))
 
 
 def _json_value(value: Any, json_type: str) -> Any:
