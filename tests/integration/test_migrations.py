@@ -123,3 +123,63 @@ async def test_postgres_migrations_are_idempotent(
     assert await postgres_versions(url) == versions
     await migrate(postgres_url)
     assert await postgres_schema(postgres_url) == schema
+
+
+OLD_DELIVERY_INDEXES = {"deliveries_org_id", "deliveries_site_id", "deliveries_lookup"}
+
+
+def sqlite_indexes(path: Path, table: str) -> set[str]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+            " AND sql IS NOT NULL",
+            (table,),
+        ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+async def postgres_indexes(url: str, table: str) -> set[str]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT indexname FROM pg_indexes WHERE tablename = $1", table)
+    finally:
+        await conn.close()
+    return {str(r[0]) for r in rows}
+
+
+async def test_sqlite_delivery_log_keeps_only_the_indexes_it_reads_by(tmp_path: Path) -> None:
+    """A new file indexes deliveries by webhook and time only; a file made before
+    migration 3 loses its org, site and status indexes when it is opened."""
+    path = tmp_path / "a.db"
+    await migrate(str(path))
+    assert sqlite_indexes(path, "deliveries") == {"deliveries_owner", "deliveries_time"}
+    assert sqlite_indexes(path, "audit_logs") >= {"audit_logs_org_id", "audit_logs_lookup"}
+    with sqlite3.connect(path) as db:  # as an older misthook left it
+        for name, column in (("org_id", "org_id"), ("site_id", "site_id"), ("lookup", "lookup")):
+            db.execute(f"CREATE INDEX deliveries_{name} ON deliveries ({column})")
+        db.execute("DELETE FROM schema_version WHERE version >= 3")
+    assert sqlite_indexes(path, "deliveries") >= OLD_DELIVERY_INDEXES
+    assert await migrate(str(path)) == latest_version("sqlite")
+    assert sqlite_indexes(path, "deliveries") == {"deliveries_owner", "deliveries_time"}
+
+
+@pytest.mark.postgres
+async def test_postgres_delivery_log_keeps_only_the_indexes_it_reads_by(
+    fresh_postgres_url: str,
+) -> None:
+    """As on SQLite: by webhook and time only, and older databases lose the others."""
+    url = fresh_postgres_url
+    await migrate(url)
+    kept = {"deliveries_pkey", "deliveries_owner", "deliveries_time"}
+    assert await postgres_indexes(url, "deliveries") == kept
+    assert await postgres_indexes(url, "audit_logs") >= {"audit_logs_org_id", "audit_logs_lookup"}
+    conn = await asyncpg.connect(url)
+    try:
+        for name, column in (("org_id", "org_id"), ("site_id", "site_id"), ("lookup", "lookup")):
+            await conn.execute(f"CREATE INDEX deliveries_{name} ON deliveries ({column})")
+        await conn.execute("DELETE FROM schema_version WHERE version >= 3")
+    finally:
+        await conn.close()
+    assert await postgres_indexes(url, "deliveries") >= OLD_DELIVERY_INDEXES
+    assert await migrate(url) == latest_version("postgres")
+    assert await postgres_indexes(url, "deliveries") == kept

@@ -32,11 +32,13 @@ Doc = dict[str, Any]
 
 @dataclasses.dataclass(frozen=True)
 class CollectionSpec:
-    """Which document fields fill the indexed columns of a collection."""
+    """Which document fields fill the indexed columns of a collection, and which of those
+    columns get an index (each costs every insert a B-tree update)."""
 
     owner_field: str | None = None
     lookup_field: str | None = None
     time_field: str = "created_time"
+    indexes: tuple[str, ...] = ("org_id", "site_id", "owner", "lookup", "time")
 
 
 COLLECTIONS: dict[str, CollectionSpec] = {
@@ -46,8 +48,13 @@ COLLECTIONS: dict[str, CollectionSpec] = {
     "tokens": CollectionSpec(owner_field="admin_id", lookup_field="key_hash"),
     "webhooks": CollectionSpec(),
     "audit_logs": CollectionSpec(owner_field="admin_id", time_field="timestamp"),
+    # The hot path writes one record per message. Every read of the log is per webhook
+    # (owner + time) and retention deletes by time: no index by org, site or status.
     "deliveries": CollectionSpec(
-        owner_field="webhook_id", lookup_field="status", time_field="timestamp"
+        owner_field="webhook_id",
+        lookup_field="status",
+        time_field="timestamp",
+        indexes=("owner", "time"),
     ),
     "parked": CollectionSpec(owner_field="webhook_id", time_field="timestamp"),
     "bins": CollectionSpec(),
@@ -305,5 +312,9 @@ class Store(Protocol):
         """``owner`` stopped: the others need not wait for its time to run out."""
 
     # wake-ups across processes (PostgreSQL LISTEN/NOTIFY; in-process otherwise)
-    async def listen(self, on_wake: Callable[[], None]) -> None:
-        """Call ``on_wake`` whenever another process appended events."""
+    async def listen(
+        self, on_wake: Callable[[], None], on_workers: Callable[[], None] | None = None
+    ) -> None:
+        """Call ``on_wake`` whenever another process appended events or gave streams back,
+        and ``on_workers`` when a worker process joined or left (PostgreSQL only: the
+        others see such changes at their next heartbeat)."""

@@ -365,23 +365,28 @@ def collection_ddl(d: Dialect, collection: str) -> list[str]:
     Collection tables come from ``COLLECTIONS`` rather than from migration files, so a
     new collection needs no migration; the migrations hold everything else.
     """
-    spec_of(collection)
+    spec = spec_of(collection)
     statements = [
         f"CREATE TABLE IF NOT EXISTS {collection} (id TEXT PRIMARY KEY, org_id TEXT,"
         f" site_id TEXT, owner TEXT, lookup TEXT, time {d.number_type},"
         f" doc {d.doc_type} NOT NULL)"
     ]
-    for name, columns in (
-        ("org_id", "org_id"),
-        ("site_id", "site_id"),
-        ("owner", "owner, time"),
-        ("lookup", "lookup"),
-        ("time", "time"),
-    ):
+    for name in spec.indexes:
+        columns = _INDEX_COLUMNS[name]
         statements.append(
             f"CREATE INDEX IF NOT EXISTS {collection}_{name} ON {collection} ({columns})"
         )
     return statements
+
+
+# The columns of each index a collection may have (CollectionSpec.indexes).
+_INDEX_COLUMNS = {
+    "org_id": "org_id",
+    "site_id": "site_id",
+    "owner": "owner, time",
+    "lookup": "lookup",
+    "time": "time",
+}
 
 
 # --- streams -------------------------------------------------------------------------
