@@ -564,6 +564,28 @@ async def test_save_stream_by_owner(store: Store) -> None:
     assert (same.cursor, same.attempt) == (seq, 0)
 
 
+async def test_saves_in_one_commit_apply_in_order(store: Store) -> None:
+    """Saves of many streams in one commit each land (with or without a release); two saves
+    of one stream apply in order, so one after a release is ignored."""
+    await store.commit([OpenStream(f"w{i}", TOPIC, ORG, None) for i in range(3)])
+    await store.commit([AppendEvents([event(1)])])
+    leased = await store.lease_streams("me", 100.0, 30.0, 10)
+    assert len(leased) == 3
+    seq = await store.max_seq()
+    await store.commit(
+        [
+            SaveStream("w0", TOPIC, "me", seq, 0, 0.0, None),
+            SaveStream("w1", TOPIC, "me", seq, 1, 150.0, 90.0, release=False),
+            SaveStream("w2", TOPIC, "me", seq, 0, 0.0, None),
+            SaveStream("w2", TOPIC, "me", 0, 4, 0.0, 1.0),  # no longer leased: ignored
+        ]
+    )
+    found = {s.webhook_id: s for w in ("w0", "w1", "w2") for s in await store.list_streams(w)}
+    assert (found["w0"].cursor, found["w0"].lease_owner) == (seq, None)
+    assert (found["w1"].cursor, found["w1"].attempt, found["w1"].lease_owner) == (seq, 1, "me")
+    assert (found["w2"].cursor, found["w2"].attempt, found["w2"].lease_owner) == (seq, 0, None)
+
+
 async def test_renew_extends_only_own_leases(store: Store) -> None:
     """renew_leases moves lease_until of the owner's leases and no one else's."""
     await store.commit([OpenStream("w1", TOPIC, ORG, None), OpenStream("w2", TOPIC, ORG, None)])

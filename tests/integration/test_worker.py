@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import hmac
 import inspect
@@ -14,15 +15,18 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
+import pytest
 from aiohttp import web
 
 from misthook.bus import Bus
 from misthook.config import Config
 from misthook.delivery import payload_ref
+from misthook.delivery import worker as worker_module
 from misthook.delivery.sender import Sender
 from misthook.delivery.worker import Worker
 from misthook.domain.egress import EgressPolicy
 from misthook.store.base import OpenStream, Put, Query, Store, where
+from misthook.store.postgres import PostgresStore
 
 ORG = str(uuid.uuid4())
 SITE = str(uuid.uuid4())
@@ -385,15 +389,7 @@ async def test_a_worker_that_joins_a_backlog_gets_half_of_the_streams(store: Sto
             await publish(bus, 40, start=n * 40)
         a = Worker(store, sender, config, owner="a")
         b = Worker(store, sender, config, owner="b")
-
-        async def holders() -> dict[str | None, int]:
-            count: dict[str | None, int] = {}
-            for hook in hooks:
-                for s in await store.list_streams(hook["id"]):
-                    owner = s.lease_owner if s.lease_until > time.time() else None
-                    count[owner] = count.get(owner, 0) + 1
-            return count
-
+        holders = functools.partial(_holders, store, hooks)
         async with running(a):
             await until(lambda: _holds(holders, "a", 10))
             async with running(b):
@@ -406,6 +402,39 @@ async def test_a_worker_that_joins_a_backlog_gets_half_of_the_streams(store: Sto
         for hook in hooks:
             records = await deliveries(store, hook["id"])
             assert len({i for r in records for i in r["event_ids"]}) == len(records) == 200
+
+
+@pytest.mark.postgres
+async def test_on_postgres_a_joining_worker_gets_its_share_without_waiting_for_a_heartbeat(
+    fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With heartbeats and polls a minute apart, a worker that joins a backlog still gets
+    half of the streams at once: its joining is NOTIFYed (the other sheds now) and so are
+    the streams given back (it leases them now)."""
+    monkeypatch.setattr(worker_module, "HEARTBEAT_MAX_S", 60.0)
+    config = make_config(lease_s=300.0, poll_interval_s=60.0, max_in_flight_per_host=16)
+    store = PostgresStore(fresh_postgres_url)
+    await store.open()
+    try:
+        async with serving(Receiver(delay_s=0.02)) as rx, sending(config) as sender:
+            hooks = [
+                await add_webhook(store, rx.url, single_event_per_message=True) for _ in range(10)
+            ]
+            bus = Bus(store)
+            for n in range(5):
+                await publish(bus, 40, start=n * 40)
+            a = Worker(store, sender, config, owner="a")
+            b = Worker(store, sender, config, owner="b")
+            holders = functools.partial(_holders, store, hooks)
+            async with running(a):
+                await until(lambda: _holds(holders, "a", 10))
+                async with running(b):
+                    await until(lambda: _holds(holders, "b", 5), timeout_s=10.0)
+                    await until(lambda: len(rx.bodies) >= 10 * 200, timeout_s=30.0)
+                    await until(lambda: _recorded(store, 10 * 200), timeout_s=5.0)
+        assert len(rx.bodies) == 10 * 200  # none twice
+    finally:
+        await store.close()
 
 
 async def test_a_burst_of_due_streams_is_not_held_back_by_a_stale_share(store: Store) -> None:
@@ -430,6 +459,16 @@ async def test_a_burst_of_due_streams_is_not_held_back_by_a_stale_share(store: S
         assert len(rx.bodies) == 10
         # All ten arrive before the first answer (0.3 s): none waited for another.
         assert took < 0.25, f"the tenth send arrived after {took:.2f} s"
+
+
+async def _holders(store: Store, hooks: list[dict[str, Any]]) -> dict[str | None, int]:
+    """How many of the hooks' streams each worker holds now (None: nobody)."""
+    count: dict[str | None, int] = {}
+    for hook in hooks:
+        for s in await store.list_streams(hook["id"]):
+            owner = s.lease_owner if s.lease_until > time.time() else None
+            count[owner] = count.get(owner, 0) + 1
+    return count
 
 
 async def _recorded(store: Store, count: int) -> bool:

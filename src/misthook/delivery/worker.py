@@ -22,7 +22,9 @@ worker that dies loses its leases after ``lease_s`` and another worker takes ove
 messages it had not acknowledged are sent again: at-least-once).
 
 Workers share the streams fairly: the heartbeat also says this worker is alive (the
-``workers`` table) and learns how many workers are alive and how many streams are in play.
+``workers`` table) and learns how many workers are alive and how many streams are in play;
+on PostgreSQL a worker joining or leaving, and a stream given back, are NOTIFYed, so the
+others rebalance and lease at once rather than at their next heartbeat or poll.
 Beside other workers, one holds at most its share (streams / workers, rounded up) and
 gives streams beyond it back at their next message boundary, so a worker that joins a
 backlog gets half of it instead of none. A lease round that fills the share asks again at
@@ -140,6 +142,7 @@ class Worker:
         self._share: int | None = None
         # Streams to give back at their next message boundary (held beyond the share).
         self._shed = 0
+        self._rebalancing: asyncio.Task[None] | None = None
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -158,7 +161,7 @@ class Worker:
         if self._retention is not None:
             background.append(asyncio.create_task(self._retention.run(stop), name="retention"))
         try:
-            await self._store.listen(self.wake)
+            await self._store.listen(self.wake, self._workers_changed)
             await self._balance()
             while not stop.is_set():
                 self._wakeup.clear()
@@ -183,6 +186,8 @@ class Worker:
             recorder_stop.set()
             self.recorder.wake()
             await asyncio.gather(recorder, return_exceptions=True)
+            if self._rebalancing is not None:
+                background.append(self._rebalancing)
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -266,6 +271,11 @@ class Worker:
         self._shed = max(0, held - self._share)
         if held < self._share:
             self.wake()
+
+    def _workers_changed(self) -> None:
+        """A worker joined or left: work out the share now, not at the next heartbeat."""
+        if self._running and (self._rebalancing is None or self._rebalancing.done()):
+            self._rebalancing = asyncio.create_task(self._balance(), name="rebalance")
 
     def _take_shed(self) -> bool:
         """True (once per stream beyond the share) when the calling stream should give its

@@ -399,5 +399,7 @@ class InMemoryStore:
     async def worker_gone(self, owner: str) -> None:
         self._workers.pop(owner, None)
 
-    async def listen(self, on_wake: Callable[[], None]) -> None:
+    async def listen(
+        self, on_wake: Callable[[], None], on_workers: Callable[[], None] | None = None
+    ) -> None:
         self._listeners.append(on_wake)

@@ -488,6 +488,8 @@ class SqliteStore:
 
         await self._run(self._write, gone)
 
-    async def listen(self, on_wake: Callable[[], None]) -> None:
+    async def listen(
+        self, on_wake: Callable[[], None], on_workers: Callable[[], None] | None = None
+    ) -> None:
         # Another process's commits are seen by polling; this wakes this process only.
         self._listeners.append(on_wake)
