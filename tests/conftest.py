@@ -102,6 +102,7 @@ TAIL = "+tail"  # a backend behind misthook.store.tail.TailCachedStore, as the a
         pytest.param("postgres", marks=pytest.mark.postgres),
         "memory" + TAIL,
         "sqlite" + TAIL,
+        pytest.param("postgres" + TAIL, marks=pytest.mark.postgres),
     ]
 )
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
@@ -119,7 +120,13 @@ def _open_store(request: pytest.FixtureRequest, url: str) -> Store:
     """The store at ``url``, behind the tail cache when the parameter says ``+tail``."""
     store = open_store(url)
     if str(request.node.callspec.params.get("store_url", "")).endswith(TAIL):
-        return TailCachedStore(store, max_events=100_000, max_bytes=64 * 1024 * 1024)
+        return TailCachedStore(
+            store,
+            max_events=100_000,
+            max_bytes=64 * 1024 * 1024,
+            read_cache_events=100_000,
+            read_cache_bytes=64 * 1024 * 1024,
+        )
     return store
 
 

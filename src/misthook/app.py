@@ -48,12 +48,19 @@ GC_THRESHOLDS = (20_000, 20, 20)
 
 def _open_store(config: Config) -> Store:
     """The configured store; SQLite and PostgreSQL behind a cache of this process's newest
-    events, so delivery need not read them back (the memory store is such a cache)."""
+    events and of recent reads, so delivery need not read events back, nor once per
+    webhook (the memory store is such a cache)."""
     store = open_store(config.database)
-    if config.database == MEMORY_URL or not (config.tail_cache_events and config.tail_cache_bytes):
+    tail = bool(config.tail_cache_events and config.tail_cache_bytes)
+    reads = bool(config.read_cache_events and config.read_cache_bytes)
+    if config.database == MEMORY_URL or not (tail or reads):
         return store
     return TailCachedStore(
-        store, max_events=config.tail_cache_events, max_bytes=config.tail_cache_bytes
+        store,
+        max_events=config.tail_cache_events if tail else 0,
+        max_bytes=config.tail_cache_bytes if tail else 0,
+        read_cache_events=config.read_cache_events if reads else 0,
+        read_cache_bytes=config.read_cache_bytes if reads else 0,
     )
 
 

@@ -97,6 +97,10 @@ class Config:
     tail_cache_events: int = 200_000
     # memory bound of that cache in bytes (0: no cache)
     tail_cache_bytes: int = 134_217_728
+    # events that store reads returned, kept for the other webhooks of the topic (0: off)
+    read_cache_events: int = 50_000
+    # memory bound of that cache in bytes (0: off)
+    read_cache_bytes: int = 33_554_432
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -114,7 +118,8 @@ class Config:
         for name in ("port", "rate_limit_per_hour", "batch_max_events", "batch_max_bytes"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"MISTHOOK_{name.upper()} must be positive.")
-        for name in ("tail_cache_events", "tail_cache_bytes"):
+        caches = ("tail_cache_events", "tail_cache_bytes", "read_cache_events", "read_cache_bytes")
+        for name in caches:
             if getattr(self, name) < 0:
                 raise ConfigError(f"MISTHOOK_{name.upper()} must be 0 (off) or more.")
         if not self.retry_schedule_s:

@@ -14,6 +14,10 @@ a PostgreSQL sequence gap) it starts again at them, and a read is served from me
 only when it starts inside the claimed range. A read that finds nothing there goes to
 the store, so events another process appended after ``end`` still arrive.
 
+Reads the tail cannot serve go to a ``ReadCache`` (what earlier store reads returned,
+for the other streams of the same scope) and then to the store; identical reads in
+flight at once share one store read.
+
 Every other method, and every write, goes to the wrapped store unchanged.
 A prune committed by another process is not seen here: such a tail may serve an event
 that is already older than the retention (a harmless extra delivery, never a loss).
@@ -24,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,6 +46,7 @@ from misthook.store.base import (
     Stream,
     WorkerLoad,
 )
+from misthook.store.read_cache import ReadCache, Scope
 
 # What one cached event costs beside its body: the StoredEvent, its id string and the
 # references to it (measured with sys.getsizeof, rounded up).
@@ -86,8 +92,18 @@ class TailCachedStore:
     dropped first); either bound at 0 disables the cache (pure delegation).
     """
 
-    def __init__(self, inner: Store, *, max_events: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        inner: Store,
+        *,
+        max_events: int,
+        max_bytes: int,
+        read_cache_events: int = 0,
+        read_cache_bytes: int = 0,
+    ) -> None:
         self.inner = inner
+        self.reads = ReadCache(max_events=read_cache_events, max_bytes=read_cache_bytes)
+        self._reading: dict[tuple[Scope, int, int], asyncio.Future[list[StoredEvent]]] = {}
         self.max_events = max_events
         self.max_bytes = max_bytes
         self._enabled = max_events > 0 and max_bytes > 0
@@ -155,12 +171,12 @@ class TailCachedStore:
     # --- commit ----------------------------------------------------------------------
 
     async def commit(self, ops: Sequence[Op]) -> CommitResult:
-        if not self._enabled:
-            return await self.inner.commit(ops)
-        if not any(isinstance(op, AppendEvents) for op in ops):
+        if not self._enabled or not any(isinstance(op, AppendEvents) for op in ops):
             result = await self.inner.commit(ops)
             if any(isinstance(op, PruneEvents) for op in ops):
-                self._remember(ops, result.event_seqs)
+                self.reads.clear()
+                if self._enabled:
+                    self._remember(ops, result.event_seqs)
             return result
         done = asyncio.get_running_loop().create_future()
         self._appending.add(done)
@@ -299,7 +315,30 @@ class TailCachedStore:
             if found:
                 return found
         # Nothing here: beyond the tail, another process may have appended.
-        return await self.inner.read_events(topic, org_id, site_id, after_seq, limit)
+        return await self._read_through((topic, org_id, site_id), after_seq, limit)
+
+    async def _read_through(self, scope: Scope, after_seq: int, limit: int) -> list[StoredEvent]:
+        if not self.reads.enabled:
+            return await self.inner.read_events(*scope, after_seq, limit)
+        found = self.reads.get(scope, after_seq, limit)
+        if found is not None:
+            return found
+        key = (scope, after_seq, limit)
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(self.inner.read_events(*scope, after_seq, limit))
+            self._reading[key] = reading
+            reading.add_done_callback(functools.partial(self._read_done, key))
+        # A reader that is cancelled must not cancel the read the others wait for.
+        return await asyncio.shield(reading)
+
+    def _read_done(
+        self, key: tuple[Scope, int, int], reading: asyncio.Future[list[StoredEvent]]
+    ) -> None:
+        del self._reading[key]
+        if not reading.cancelled() and reading.exception() is None:
+            scope, after_seq, _ = key
+            self.reads.put(scope, after_seq, reading.result())
 
     def _cached(
         self, topic: str, org_id: str, site_id: str | None, after_seq: int, limit: int
@@ -333,5 +372,7 @@ class TailCachedStore:
     async def worker_gone(self, owner: str) -> None:
         await self.inner.worker_gone(owner)
 
-    async def listen(self, on_wake: Callable[[], None]) -> None:
-        await self.inner.listen(on_wake)
+    async def listen(
+        self, on_wake: Callable[[], None], on_workers: Callable[[], None] | None = None
+    ) -> None:
+        await self.inner.listen(on_wake, on_workers)

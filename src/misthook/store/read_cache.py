@@ -1,0 +1,119 @@
+"""Events the store returned to reads, kept so that other streams of the scope reuse them.
+
+Several webhooks on one topic (the common case: Mist fans one topic out to many URLs)
+each have a stream that reads the same events, usually close behind one another. In a
+process that did not append those events itself (a ``misthook worker`` beside the API,
+or a backlog older than the tail), each stream would read them from the store again:
+ten webhooks, ten reads of every event, and on PostgreSQL a third of the CPU of the
+whole delivery path went to that.
+
+``ReadCache`` keeps, per scope (topic + org, or topic + org + site), one run of events
+whose range ``(low, high]`` it knows to be complete: a store read of the events after
+``s`` that returned ``e1..ek`` proves there is no other event of that scope with
+``s < seq <= ek``, because seqs become visible in increasing order (see the stores).
+A read that starts inside the run gets what the run holds after it, up to ``limit``:
+streams one or a few events apart (each webhook's stream starts at the newest event
+when it is created) then fall in step with the one that read first, instead of each
+asking the store for the few events the run lacks.
+
+The cache holds copies of durable events and is bounded in events and bytes; the
+oldest reads are dropped first. Events are immutable, so a cached one is never stale;
+a prune elsewhere may let it deliver an event past the retention (harmless, as the tail).
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+from collections.abc import Sequence
+
+from misthook.store.base import StoredEvent
+
+Scope = tuple[str, str, str | None]  # topic, org_id, site_id (None: the org's events)
+
+# What one cached event costs beside its body (as the tail cache counts it).
+EVENT_OVERHEAD_BYTES = 256
+
+
+class _Run:
+    """Every event of one scope with ``low < seq <= seqs[-1]``, by seq."""
+
+    __slots__ = ("events", "low", "seqs")
+
+    def __init__(self, low: int, events: list[StoredEvent]) -> None:
+        self.low = low
+        self.events = events
+        self.seqs = [e.seq for e in events]
+
+    @property
+    def high(self) -> int:
+        return self.seqs[-1] if self.seqs else self.low
+
+
+class ReadCache:
+    def __init__(self, *, max_events: int, max_bytes: int) -> None:
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.enabled = max_events > 0 and max_bytes > 0
+        self._runs: dict[Scope, _Run] = {}
+        # (scope, highest seq) of each read kept, oldest first: what eviction drops
+        self._kept: collections.deque[tuple[Scope, int]] = collections.deque()
+        self.events = 0
+        self.bytes = 0
+        self.hits = 0
+
+    def get(self, scope: Scope, after_seq: int, limit: int) -> list[StoredEvent] | None:
+        """Up to ``limit`` events after ``after_seq``, or None when the run does not hold
+        the next one (the store must be asked)."""
+        run = self._runs.get(scope)
+        if run is None or not run.low <= after_seq < run.high or limit <= 0:
+            return None
+        start = bisect.bisect_right(run.seqs, after_seq)
+        self.hits += 1
+        return run.events[start : start + limit]
+
+    def put(self, scope: Scope, after_seq: int, events: Sequence[StoredEvent]) -> None:
+        """Keep what a store read of the events after ``after_seq`` returned."""
+        if not self.enabled or not events:
+            return
+        run = self._runs.get(scope)
+        if run is not None and run.low <= after_seq <= run.high:
+            # Overlaps or continues the run: add what lies beyond its end.
+            start = bisect.bisect_right([e.seq for e in events], run.high)
+            added = list(events[start:])
+            run.events.extend(added)
+            run.seqs.extend(e.seq for e in added)
+        else:
+            # Elsewhere (another stream far behind or ahead): it becomes the scope's run.
+            if run is not None:
+                self._count(run.events, -1)
+            added = list(events)
+            run = self._runs[scope] = _Run(after_seq, added)
+        if added:
+            self._count(added, 1)
+            self._kept.append((scope, run.high))
+        self._evict()
+
+    def clear(self) -> None:
+        self._runs.clear()
+        self._kept.clear()
+        self.events = self.bytes = 0
+
+    def _count(self, events: Sequence[StoredEvent], sign: int) -> None:
+        self.events += sign * len(events)
+        self.bytes += sign * (sum(len(e.body) for e in events) + EVENT_OVERHEAD_BYTES * len(events))
+
+    def _evict(self) -> None:
+        while self._kept and (self.events > self.max_events or self.bytes > self.max_bytes):
+            scope, upto = self._kept.popleft()
+            run = self._runs.get(scope)
+            if run is None or upto <= run.low:
+                continue
+            # Dropping from the front keeps the run complete: its low moves up.
+            cut = bisect.bisect_right(run.seqs, upto)
+            self._count(run.events[:cut], -1)
+            del run.events[:cut], run.seqs[:cut]
+            if run.seqs:
+                run.low = upto
+            else:
+                del self._runs[scope]
