@@ -73,12 +73,19 @@ _SAVE_STREAM = (
     " lease_until = CASE WHEN $5 THEN 0 ELSE lease_until END"
     " WHERE webhook_id = $6 AND topic = $7 AND lease_owner = $8"
 )
-_READ_ORG_EVENTS = (
-    f"SELECT {sql.EVENT_COLUMNS} FROM events WHERE topic = $1 AND org_id = $2"
+# A read answers ONE row: a column of arrays each, the bodies end to end. A row per event
+# cost PostgreSQL a message of seven columns and the worker a Record each: with reads of
+# a thousand, the most of a batched delivery's CPU. Topic and org are known to the reader.
+_AGGREGATED = (
+    "SELECT array_agg(seq), array_agg(id), array_agg(site_id), array_agg(timestamp),"
+    " array_agg(length(body)), string_agg(body, ''::bytea) FROM ({}) AS e"
+)
+_READ_ORG_EVENTS = _AGGREGATED.format(
+    "SELECT seq, id, site_id, timestamp, body FROM events WHERE topic = $1 AND org_id = $2"
     " AND seq > $3 ORDER BY seq LIMIT $4"
 )
-_READ_SITE_EVENTS = (
-    f"SELECT {sql.EVENT_COLUMNS} FROM events WHERE topic = $1 AND site_id = $2"
+_READ_SITE_EVENTS = _AGGREGATED.format(
+    "SELECT seq, id, site_id, timestamp, body FROM events WHERE topic = $1 AND site_id = $2"
     " AND org_id = $3 AND seq > $4 ORDER BY seq LIMIT $5"
 )
 _ORDERED_SCAN_ONLY = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
@@ -152,10 +159,6 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 def _stream(row: asyncpg.Record) -> Stream:
     return Stream(*row.values())
-
-
-def _event(row: asyncpg.Record) -> StoredEvent:
-    return StoredEvent(*row.values())
 
 
 class PostgresStore:
@@ -372,12 +375,14 @@ class PostgresStore:
                 # the cursor instead: 250 ms a read with 300k behind the cursor, not 1 ms.
                 await conn.execute(_ORDERED_SCAN_ONLY)
                 if site_id is None:
-                    rows = await conn.fetch(_READ_ORG_EVENTS, topic, org_id, after_seq, limit)
+                    row = await conn.fetchrow(_READ_ORG_EVENTS, topic, org_id, after_seq, limit)
                 else:
-                    rows = await conn.fetch(
+                    row = await conn.fetchrow(
                         _READ_SITE_EVENTS, topic, site_id, org_id, after_seq, limit
                     )
-        return [_event(row) for row in rows]
+        if row is None or row[0] is None:
+            return []
+        return sql.unpack_events(topic, org_id, *row.values())
 
     # --- streams ---------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ The two dialects differ only in placeholders and in how they reach into JSON, so
 from __future__ import annotations
 
 import importlib.resources
+import itertools
 import re
 from collections.abc import Sequence
 from typing import Any, cast
@@ -29,6 +30,7 @@ from misthook.store.base import (
     Doc,
     Filter,
     Query,
+    StoredEvent,
 )
 
 _FIELD_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
@@ -396,6 +398,31 @@ STREAM_COLUMNS = (
     " lease_owner, lease_until"
 )
 EVENT_COLUMNS = "seq, id, org_id, site_id, topic, timestamp, body"
+
+
+def unpack_events(
+    topic: str,
+    org_id: str,
+    seqs: Sequence[int],
+    ids: Sequence[str],
+    sites: Sequence[str | None],
+    times: Sequence[float],
+    sizes: Sequence[int],
+    bodies: bytes,
+) -> list[StoredEvent]:
+    """The events of a read answered as one row: a column each, the bodies end to end
+    (a row per event costs both databases and the reader far more), in sequence order."""
+    events = []
+    at = 0
+    for seq, event_id, site_id, timestamp, size in zip(seqs, ids, sites, times, sizes, strict=True):
+        end = at + size
+        events.append(StoredEvent(seq, event_id, org_id, site_id, topic, timestamp, bodies[at:end]))
+        at = end
+    if any(a >= b for a, b in itertools.pairwise(seqs)):
+        # Neither database promises that an aggregate sees its subquery's order.
+        events.sort(key=lambda e: e.seq)
+    return events
+
 
 # A stream is due when it may try again, no live owner holds it, and an event waits
 # after its cursor. One EXISTS per stream kind, so each uses its own index.

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import itertools
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -108,22 +107,16 @@ def _unpack_events(topic: str, org_id: str, row: tuple[Any, ...]) -> list[Stored
     seqs_text, times_text, ids_json, sites_json, sizes_text, blob = row
     if not seqs_text:
         return []
-    seqs = [int(v) for v in seqs_text.split(",")]
-    times = [float(v) for v in times_text.split(",")]
-    ids = orjson.loads(ids_json)
-    sites = orjson.loads(sites_json)
-    events = []
-    at = 0
-    for seq, event_id, site_id, timestamp, size in zip(
-        seqs, ids, sites, times, sizes_text.split(","), strict=True
-    ):
-        end = at + int(size)
-        events.append(StoredEvent(seq, event_id, org_id, site_id, topic, timestamp, blob[at:end]))
-        at = end
-    if any(a >= b for a, b in itertools.pairwise(seqs)):
-        # SQLite does not promise that an aggregate sees its subquery's order.
-        events.sort(key=lambda e: e.seq)
-    return events
+    return sql.unpack_events(
+        topic,
+        org_id,
+        [int(v) for v in seqs_text.split(",")],
+        orjson.loads(ids_json),
+        orjson.loads(sites_json),
+        [float(v) for v in times_text.split(",")],
+        [int(v) for v in sizes_text.split(",")],
+        blob,
+    )
 
 
 def _enable_wal(db: sqlite3.Connection, timeout_s: float) -> None:
