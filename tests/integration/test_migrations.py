@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from misthook.store import open_store
-from misthook.store.base import COLLECTIONS
+from misthook.store.base import COLLECTIONS, Filter, Put, Query
 from misthook.store.sql import latest_version, load_migrations
 
 CORE_TABLES = {"events", "streams", "schema_version"}
@@ -183,3 +183,62 @@ async def test_postgres_delivery_log_keeps_only_the_indexes_it_reads_by(
     assert await postgres_indexes(url, "deliveries") >= OLD_DELIVERY_INDEXES
     assert await migrate(url) == latest_version("postgres")
     assert await postgres_indexes(url, "deliveries") == kept
+
+
+async def postgres_doc_type(url: str, table: str) -> str:
+    conn = await asyncpg.connect(url)
+    try:
+        return str(
+            await conn.fetchval(
+                "SELECT data_type FROM information_schema.columns"
+                " WHERE table_name = $1 AND column_name = 'doc'",
+                table,
+            )
+        )
+    finally:
+        await conn.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_delivery_log_documents_become_json_text(fresh_postgres_url: str) -> None:
+    """Delivery records are JSON text (cheaper to write); other collections stay JSONB; a
+    database made before migration 4 converts its records and keeps them as they were."""
+    url = fresh_postgres_url
+    await migrate(url)
+    assert await postgres_doc_type(url, "deliveries") == "json"
+    assert await postgres_doc_type(url, "webhooks") == "jsonb"
+    record = {
+        "id": "d1",
+        "webhook_id": "w1",
+        "status": "success",
+        "status_code": 200,
+        "timestamp": 1.5,
+        "payload_ref": {"first_seq": 1, "count": 2},
+        "error": "",
+    }
+    store = open_store(url)
+    await store.open()
+    try:
+        await store.commit([Put("deliveries", record)])
+    finally:
+        await store.close()
+    conn = await asyncpg.connect(url)  # as an older misthook left it
+    try:
+        await conn.execute("ALTER TABLE deliveries ALTER COLUMN doc TYPE JSONB USING doc::jsonb")
+        await conn.execute("DELETE FROM schema_version WHERE version >= 4")
+    finally:
+        await conn.close()
+    assert await postgres_doc_type(url, "deliveries") == "jsonb"
+    assert await migrate(url) == latest_version("postgres")
+    assert await postgres_doc_type(url, "deliveries") == "json"
+    store = open_store(url)
+    await store.open()
+    try:
+        assert await store.get("deliveries", "d1") == record
+        found = await store.query(
+            "deliveries", Query((Filter("status_code", "eq", 200), Filter("error", "eq", "")))
+        )
+        assert found == [record]
+        assert await store.count_distinct("deliveries", (), "status_code", 10) == [(200, 1)]
+    finally:
+        await store.close()

@@ -39,6 +39,10 @@ class CollectionSpec:
     lookup_field: str | None = None
     time_field: str = "created_time"
     indexes: tuple[str, ...] = ("org_id", "site_id", "owner", "lookup", "time")
+    # PostgreSQL keeps the document as JSONB (parsed once when written, quick to query) or,
+    # False, as JSON text: only checked when written (a quarter less CPU per insert) and
+    # parsed by each query that reads a field of it, as SQLite always does.
+    binary_json: bool = True
 
 
 COLLECTIONS: dict[str, CollectionSpec] = {
@@ -48,13 +52,15 @@ COLLECTIONS: dict[str, CollectionSpec] = {
     "tokens": CollectionSpec(owner_field="admin_id", lookup_field="key_hash"),
     "webhooks": CollectionSpec(),
     "audit_logs": CollectionSpec(owner_field="admin_id", time_field="timestamp"),
-    # The hot path writes one record per message. Every read of the log is per webhook
-    # (owner + time) and retention deletes by time: no index by org, site or status.
+    # The hot path writes one record per message and searches read few: every read of the
+    # log is per webhook (owner + time), retention deletes by time (no index by org, site
+    # or status), and the document is JSON text.
     "deliveries": CollectionSpec(
         owner_field="webhook_id",
         lookup_field="status",
         time_field="timestamp",
         indexes=("owner", "time"),
+        binary_json=False,
     ),
     "parked": CollectionSpec(owner_field="webhook_id", time_field="timestamp"),
     "bins": CollectionSpec(),

@@ -1,4 +1,5 @@
-"""The PostgreSQL store: many workers on one database (asyncpg pool, JSONB documents).
+"""The PostgreSQL store: many workers on one database (asyncpg pool, JSONB documents, or
+JSON text where ``CollectionSpec.binary_json`` says so).
 
 Two details carry the delivery guarantees:
 
@@ -128,9 +129,10 @@ _WORKER_HEARTBEAT = (
 @functools.lru_cache(maxsize=64)
 def _upsert_many(collection: str) -> str:
     """The upsert of any number of documents of ``collection``, one array per column."""
+    doc_type = sql.PostgresDialect().doc_type_of(sql.spec_of(collection)).lower()
     return sql.upsert(
         collection,
-        "SELECT u.id, u.org_id, u.site_id, u.owner, u.lookup, u.time, u.doc::jsonb"
+        f"SELECT u.id, u.org_id, u.site_id, u.owner, u.lookup, u.time, u.doc::{doc_type}"
         " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
         " $6::float8[], $7::text[]) AS u(id, org_id, site_id, owner, lookup, time, doc)",
     )
@@ -148,13 +150,14 @@ def _translated() -> Iterator[None]:
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec(
-        "jsonb",
-        schema="pg_catalog",
-        encoder=lambda value: orjson.dumps(value).decode(),
-        decoder=orjson.loads,
-        format="text",
-    )
+    for json_type in ("jsonb", "json"):
+        await conn.set_type_codec(
+            json_type,
+            schema="pg_catalog",
+            encoder=lambda value: orjson.dumps(value).decode(),
+            decoder=orjson.loads,
+            format="text",
+        )
 
 
 def _stream(row: asyncpg.Record) -> Stream:

@@ -161,6 +161,12 @@ class Dialect:
     def __init__(self) -> None:
         self.params: list[Any] = []
 
+    def bind(self, spec: CollectionSpec) -> None:
+        """Read the documents of the collection of ``spec`` (its storage may differ)."""
+
+    def doc_type_of(self, spec: CollectionSpec) -> str:
+        return self.doc_type
+
     def param(self, value: Any) -> str:
         self.params.append(value)
         return "?"
@@ -203,6 +209,13 @@ class PostgresDialect(Dialect):
     ne = "IS DISTINCT FROM"
     number_type = "DOUBLE PRECISION"
     doc_type = "JSONB"
+    doc = "doc"  # the document as JSONB
+
+    def bind(self, spec: CollectionSpec) -> None:
+        self.doc = "doc" if spec.binary_json else "(doc::jsonb)"
+
+    def doc_type_of(self, spec: CollectionSpec) -> str:
+        return "JSONB" if spec.binary_json else "JSON"
 
     def param(self, value: Any) -> str:
         self.params.append(value)
@@ -215,20 +228,21 @@ class PostgresDialect(Dialect):
         return f'{column} COLLATE "C"'
 
     def json_value(self, field: str) -> str:
-        return f"(doc->'{field}')"
+        return f"({self.doc}->'{field}')"
 
     def json_text(self, field: str) -> str:
-        return f"(doc->>'{field}')"
+        return f"({self.doc}->>'{field}')"
 
     def json_number(self, field: str) -> str:
         # CASE guards the cast: PostgreSQL does not promise to evaluate AND left to right.
         return (
-            f"(CASE WHEN jsonb_typeof(doc->'{field}') = 'number' "
-            f"THEN (doc->>'{field}')::double precision END)"
+            f"(CASE WHEN jsonb_typeof({self.doc}->'{field}') = 'number' "
+            f"THEN ({self.doc}->>'{field}')::double precision END)"
         )
 
     def json_string(self, field: str) -> str:
-        return f"(CASE WHEN jsonb_typeof(doc->'{field}') = 'string' THEN doc->>'{field}' END)"
+        doc = self.doc
+        return f"(CASE WHEN jsonb_typeof({doc}->'{field}') = 'string' THEN {doc}->>'{field}' END)"
 
     def contains(self, expr: str, placeholder: str) -> str:
         return f"strpos(lower({expr}), lower({placeholder})) > 0"
@@ -275,12 +289,14 @@ def condition(d: Dialect, spec: CollectionSpec, raw: Filter) -> str:
 
 
 def where_clause(d: Dialect, spec: CollectionSpec, filters: Sequence[Filter]) -> str:
+    d.bind(spec)
     if not filters:
         return ""
     return " WHERE " + " AND ".join(f"({condition(d, spec, f)})" for f in filters)
 
 
 def order_clause(d: Dialect, spec: CollectionSpec, sort: str) -> str:
+    d.bind(spec)
     field, descending = parse_sort(sort)
     direction = "DESC" if descending else "ASC"
     column = sort_column(spec, field)
@@ -333,7 +349,7 @@ def select_count_distinct(
             f" GROUP BY v ORDER BY n DESC, v LIMIT {d.param(limit)}"
         )
     return (
-        f"SELECT v, n FROM (SELECT doc->'{field}' AS v, count(*) AS n FROM {collection}"
+        f"SELECT v, n FROM (SELECT {d.json_value(field)} AS v, count(*) AS n FROM {collection}"
         f"{where}{d.json_text(field)} IS NOT NULL GROUP BY 1) AS g"
         " ORDER BY n DESC,"
         " CASE WHEN jsonb_typeof(v) = 'number' THEN (v#>>'{}')::double precision END NULLS LAST,"
@@ -371,7 +387,7 @@ def collection_ddl(d: Dialect, collection: str) -> list[str]:
     statements = [
         f"CREATE TABLE IF NOT EXISTS {collection} (id TEXT PRIMARY KEY, org_id TEXT,"
         f" site_id TEXT, owner TEXT, lookup TEXT, time {d.number_type},"
-        f" doc {d.doc_type} NOT NULL)"
+        f" doc {d.doc_type_of(spec)} NOT NULL)"
     ]
     for name in spec.indexes:
         columns = _INDEX_COLUMNS[name]
