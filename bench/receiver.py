@@ -125,12 +125,16 @@ class Http(asyncio.Protocol):
         head_end = data.find(b"\r\n\r\n", at)
         if head_end < 0:
             return -1
-        self.request = data[at:head_end]
-        self.due = 0
-        for line in self.request.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                self.due = int(value)
+        self.request = data[at : min(head_end, at + 32)]  # enough to tell the routes apart
+        length_at = data.find(b"\r\nContent-Length: ", at, head_end)
+        if length_at >= 0:  # as aiohttp writes it: no need to look at every line
+            self.due = int(data[length_at + 18 : data.find(b"\r", length_at + 18)])
+        else:
+            self.due = 0
+            for line in data[at:head_end].split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    self.due = int(value)
         self.first.clear()
         self.braces = 0
         if not self.due:
