@@ -482,7 +482,7 @@ def case_backlog(rx: ReceiverProcess, workdir: Path, total: int, timeout_s: floa
 
 
 def case_postgres(
-    rx: ReceiverProcess, workdir: Path, per_hook: int, *, single: bool, rounds: int = 2
+    rx: ReceiverProcess, workdir: Path, per_hook: int, *, single: bool, rounds: int = 3
 ) -> list[Row]:
     """10 webhooks with a backlog drained by one, then two ``misthook worker`` processes,
     ``rounds`` times in turn (a pair alone swings 10-20% with the machine's load); the ratio
@@ -595,7 +595,7 @@ def main(argv: list[str] | None = None) -> None:
         "--pg-events", type=int, default=5000, help="events per hook, PostgreSQL case"
     )
     parser.add_argument(
-        "--pg-rounds", type=int, default=2, help="one-worker/two-worker pairs, PostgreSQL case"
+        "--pg-rounds", type=int, default=3, help="one-worker/two-worker pairs, PostgreSQL case"
     )
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the paced cases")
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset")
