@@ -9,6 +9,7 @@ missing inside a range, nothing past what was read, nothing from another scope.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -94,25 +95,45 @@ async def test_a_second_reader_of_the_same_events_gets_them_from_memory(
     assert again == await worker.inner.read_events(TOPIC, ORG, SITE, 0, 10)  # the store's
 
 
-async def test_a_read_inside_the_range_gets_what_it_holds_and_others_go_to_the_store(
+async def test_a_read_inside_the_range_gets_the_rest_from_the_store(
     open_store: Opener,
 ) -> None:
-    """From inside the range: the events it holds after that seq (a stream one event
-    behind another falls in step with it). At its end or before it: the store, so nothing
-    is skipped and nothing appended later is hidden."""
+    """From inside the range: what it holds, and the rest by the read after its end (so a
+    stream one event behind another shares that stream's next read). Before the range:
+    the store. Nothing is skipped, and nothing appended later is hidden."""
     writer, worker = await open_store(), await open_store()
     seqs = await append(writer, *(event(n) for n in range(10)))
     await worker.read_events(TOPIC, ORG, SITE, seqs[4], 3)  # caches 5, 6, 7
     assert reads(worker) == 1
-    assert numbers(await worker.read_events(TOPIC, ORG, SITE, seqs[5], 5)) == [6, 7]
-    assert reads(worker) == 1
-    assert numbers(await worker.read_events(TOPIC, ORG, SITE, seqs[7], 5)) == [8, 9]
+    assert numbers(await worker.read_events(TOPIC, ORG, SITE, seqs[5], 2)) == [6, 7]
+    assert reads(worker) == 1  # all from memory
+    assert numbers(await worker.read_events(TOPIC, ORG, SITE, seqs[5], 4)) == [6, 7, 8, 9]
+    assert reads(worker) == 2  # the read after 7, which the range now holds too
+    assert numbers(await worker.read_events(TOPIC, ORG, SITE, seqs[7], 2)) == [8, 9]
     assert reads(worker) == 2
     assert numbers(await worker.read_events(TOPIC, ORG, SITE, 0, 3)) == [0, 1, 2]
     assert reads(worker) == 3
     later = await append(writer, event(10))
     found = await worker.read_events(TOPIC, ORG, SITE, seqs[-1], 5)
     assert [e.seq for e in found] == later
+
+
+async def test_every_answer_is_the_stores_answer(open_store: Opener) -> None:
+    """Reads from anywhere, of any length, in any order (a small cache, so ranges are
+    replaced and dropped too), while events keep coming: each answer equals the store's."""
+    rng = random.Random(7)
+    writer = await open_store()
+    worker = await open_store(read_events=60)
+    seqs = await append(writer, *(event(n) for n in range(100)))
+    for step in range(300):
+        if step % 50 == 49:
+            seqs += await append(writer, *(event(n) for n in range(len(seqs), len(seqs) + 20)))
+        after = rng.choice([0, *seqs])
+        limit = rng.randint(1, 40)
+        site = rng.choice([SITE, None])
+        answer = await worker.read_events(TOPIC, ORG, site, after, limit)
+        assert answer == await worker.inner.read_events(TOPIC, ORG, site, after, limit)
+    assert worker.reads.hits >= 20  # the cache did answer, not only the store
 
 
 async def test_reads_that_follow_on_make_one_range(open_store: Opener) -> None:

@@ -11,10 +11,11 @@ whole delivery path went to that.
 whose range ``(low, high]`` it knows to be complete: a store read of the events after
 ``s`` that returned ``e1..ek`` proves there is no other event of that scope with
 ``s < seq <= ek``, because seqs become visible in increasing order (see the stores).
-A read that starts inside the run gets what the run holds after it, up to ``limit``:
-streams one or a few events apart (each webhook's stream starts at the newest event
-when it is created) then fall in step with the one that read first, instead of each
-asking the store for the few events the run lacks.
+A read that starts inside the run gets what the run holds after it, up to ``limit``, and
+the tail (``TailCachedStore``) asks the store for the rest with the read the stream
+ahead makes next: streams one or a few events apart (each webhook's stream starts at the
+newest event when it is created) then share that read, instead of each asking the store
+for a batch shifted by a few events.
 
 The cache holds copies of durable events and is bounded in events and bytes; the
 oldest reads are dropped first. Events are immutable, so a cached one is never stale;
@@ -64,7 +65,8 @@ class ReadCache:
 
     def get(self, scope: Scope, after_seq: int, limit: int) -> list[StoredEvent] | None:
         """Up to ``limit`` events after ``after_seq``, or None when the run does not hold
-        the next one (the store must be asked)."""
+        the next one (the store must be asked). Fewer than ``limit``: the run's end came
+        first, and more may be in the store."""
         run = self._runs.get(scope)
         if run is None or not run.low <= after_seq < run.high or limit <= 0:
             return None

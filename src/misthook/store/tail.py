@@ -321,8 +321,17 @@ class TailCachedStore:
         if not self.reads.enabled:
             return await self.inner.read_events(*scope, after_seq, limit)
         found = self.reads.get(scope, after_seq, limit)
-        if found is not None:
+        if found is None:
+            return await self._read_shared(scope, after_seq, limit)
+        if len(found) == limit:
             return found
+        # The run ends first: the rest from the store (an answer is always what the store
+        # would give), by the very read the stream ahead makes next, so the two share it.
+        rest = await self._read_shared(scope, found[-1].seq, limit)
+        return found + rest[: limit - len(found)]
+
+    async def _read_shared(self, scope: Scope, after_seq: int, limit: int) -> list[StoredEvent]:
+        """A store read, shared by every reader asking the same at the same time."""
         key = (scope, after_seq, limit)
         reading = self._reading.get(key)
         if reading is None:
