@@ -7,10 +7,10 @@ import importlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from misthook import __version__, web
 from misthook.api import errors
+from misthook.api.responses import OrjsonResponse
 from misthook.app import App
 
 # Route modules under misthook.api.routes, each with a `router`.
@@ -47,7 +47,7 @@ def create_asgi(app: App, *, workers: bool = False) -> FastAPI:
         version=__version__,
         description="Self-hosted, Mist-compatible webhooks: the Mist REST API for webhooks "
         "and their event sources.",
-        default_response_class=ORJSONResponse,
+        default_response_class=OrjsonResponse,
         lifespan=lifespan,
         openapi_url="/api/v1/docs/openapi.json",
         docs_url="/api/v1/docs",
