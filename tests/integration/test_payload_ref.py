@@ -224,3 +224,44 @@ async def test_a_literal_record_is_shown_and_resent_as_stored(store: Store) -> N
     assert record == literal
     assert rx.bodies == [body.encode()]
     assert answer["req_payload"] == body and answer["event_ids"] == ["e-7"]
+
+
+async def test_a_literal_splunk_record_and_a_parked_splunk_message_are_sent_again(
+    store: Store,
+) -> None:
+    """A Splunk body kept as it was sent (an old record, a parked message) is sent again as
+    the same HEC lines, by resend and by recover."""
+    config = make_config()
+    body = (
+        b'{"event":{"n":7},"sourcetype":"mist:alarms"}\n'
+        b'{"event":{"n":8,"s":"a\\nb"},"sourcetype":"mist:alarms"}'
+    )
+    async with serving(Receiver()) as rx, sending(config) as sender:
+        hook = await add_webhook(store, rx.url, type="splunk", splunk_token="t")
+        common = {"org_id": ORG, "site_id": SITE, "webhook_id": hook["id"], "topic": TOPIC}
+        literal = {
+            **common,
+            "id": str(uuid.uuid4()),
+            "status": "failure",
+            "status_code": 500,
+            "req_payload": body.decode(),
+            "timestamp": time.time(),
+            "attempt": 1,
+            "event_ids": ["e-7", "e-8"],
+        }
+        parked = {
+            **common,
+            "id": str(uuid.uuid4()),
+            "event_ids": ["e-7", "e-8"],
+            "body": body.decode(),
+            "attempts": 3,
+            "timestamp": time.time(),
+        }
+        await store.commit([Put("deliveries", literal), Put("parked", parked)])
+        service = Deliveries(store, Bus(store), sender, config)
+        answer = await service.resend(hook, literal["id"])
+        recovered = await service.recover(hook, 0)
+    assert rx.bodies == [body, body]
+    assert answer["status"] == "success" and answer["event_ids"] == ["e-7", "e-8"]
+    assert recovered == {"parked": 1, "resent": 1, "failed": 0, "remaining": 0}
+    assert rx.requests[0]["Authorization"] == "Splunk t"

@@ -113,13 +113,20 @@ def _undeliverable(
 
 
 def bodies_of_payload(payload: bytes | str) -> tuple[str, list[bytes]]:
-    """The topic and event bodies of a message built earlier (for resend and recover).
+    """The topic and event bodies of a message built earlier (for resend and recover): a
+    Mist message, or a Splunk HEC body (one ``{"event":...,"sourcetype":"mist:<topic>"}``
+    per line, see ``message.build_splunk_body``).
 
     Events were serialized with orjson, which writes the same bytes again when a body it
     wrote is parsed and dumped, so the rebuilt message equals the original byte for byte.
     """
-    parsed = orjson.loads(payload)
-    return str(parsed["topic"]), [orjson.dumps(e) for e in parsed.get("events", [])]
+    raw = payload.encode() if isinstance(payload, str) else payload
+    if not raw.startswith(b'{"event":'):
+        parsed = orjson.loads(raw)
+        return str(parsed["topic"]), [orjson.dumps(e) for e in parsed.get("events", [])]
+    lines = [orjson.loads(line) for line in raw.split(b"\n")]
+    topic = str(lines[0]["sourcetype"]).removeprefix("mist:")
+    return topic, [orjson.dumps(line["event"]) for line in lines]
 
 
 def headers_json(headers: Any) -> str:
