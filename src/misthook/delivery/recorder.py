@@ -1,7 +1,7 @@
 """Bulk writer of the delivery hot path: attempt records and cursor moves, one commit.
 
 The worker never commits per message. It hands each attempt record, parked message and
-stream save to the recorder, which gathers everything for a few milliseconds (or until
+stream save to the recorder, which gathers everything for ``FLUSH_INTERVAL_S`` (or until
 ``max_ops`` are waiting) and writes it all in one transaction. Saves of the same stream
 collapse to the newest, so a stream that acknowledged fifty messages since the last flush
 costs one cursor update.
@@ -21,9 +21,16 @@ from misthook.store.base import Doc, Op, Put, SaveStream, Store
 log = logging.getLogger(__name__)
 
 
+# How long attempt records and cursor moves gather before one commit. At 20 ms rather than
+# 5 PostgreSQL spent a fifth less CPU per single-event message (25 -> 20 us, `make bench`'s
+# PostgreSQL case); a crash re-sends at most what was answered in the last 20 ms, and the
+# stream that gives its lease back flushes at once (sync).
+FLUSH_INTERVAL_S = 0.02
+
+
 class Recorder:
     def __init__(
-        self, store: Store, *, flush_interval_s: float = 0.005, max_ops: int = 1000
+        self, store: Store, *, flush_interval_s: float = FLUSH_INTERVAL_S, max_ops: int = 1000
     ) -> None:
         self._store = store
         self._flush_interval_s = flush_interval_s
