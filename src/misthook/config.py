@@ -67,7 +67,7 @@ class Config:
     lease_s: float = 30.0
     # polling interval when no wake-up arrives (PostgreSQL NOTIFY or in-process)
     poll_interval_s: float = 1.0
-    # messages in flight at once per receiver host
+    # messages in flight at once per receiver host, in each process that delivers
     max_in_flight_per_host: int = 16
     # largest body the publish API accepts
     publish_max_bytes: int = 16_777_216
