@@ -51,16 +51,17 @@ def _open_store(config: Config) -> Store:
     events and of recent reads, so delivery need not read events back, nor once per
     webhook (the memory store is such a cache)."""
     store = open_store(config.database)
-    tail = bool(config.tail_cache_events and config.tail_cache_bytes)
-    reads = bool(config.read_cache_events and config.read_cache_bytes)
+    tail = config.tail_cache_events and config.tail_cache_bytes
+    reads = config.read_cache_events and config.read_cache_bytes
     if config.database == MEMORY_URL or not (tail or reads):
         return store
+    # A zero bound turns either cache off on its own.
     return TailCachedStore(
         store,
-        max_events=config.tail_cache_events if tail else 0,
-        max_bytes=config.tail_cache_bytes if tail else 0,
-        read_cache_events=config.read_cache_events if reads else 0,
-        read_cache_bytes=config.read_cache_bytes if reads else 0,
+        max_events=config.tail_cache_events,
+        max_bytes=config.tail_cache_bytes,
+        read_cache_events=config.read_cache_events,
+        read_cache_bytes=config.read_cache_bytes,
     )
 
 

@@ -18,8 +18,9 @@ from misthook.bus import Bus
 from misthook.delivery.worker import Worker
 from misthook.errors import StoreError
 from misthook.store.base import AppendEvents, NewEvent, PruneEvents, Put, StoredEvent
+from misthook.store.read_cache import EVENT_OVERHEAD_BYTES
 from misthook.store.sqlite import SqliteStore
-from misthook.store.tail import EVENT_OVERHEAD_BYTES, TailCachedStore
+from misthook.store.tail import TailCachedStore
 from tests.integration import test_worker as hooks
 from tests.integration.test_worker import (
     Receiver,

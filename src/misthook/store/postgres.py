@@ -68,12 +68,6 @@ _OPEN_STREAM = (
     " VALUES ($1, $2, $3, $4, (SELECT coalesce(max(seq), 0) FROM events))"
     " ON CONFLICT (webhook_id, topic) DO NOTHING"
 )
-_SAVE_STREAM = (
-    "UPDATE streams SET cursor = $1, attempt = $2, next_attempt_at = $3, failing_since = $4,"
-    " lease_owner = CASE WHEN $5 THEN NULL ELSE lease_owner END,"
-    " lease_until = CASE WHEN $5 THEN 0 ELSE lease_until END"
-    " WHERE webhook_id = $6 AND topic = $7 AND lease_owner = $8"
-)
 # A read answers ONE row: a column of arrays each, the bodies end to end. A row per event
 # cost PostgreSQL a message of seven columns and the worker a Record each: with reads of
 # a thousand, the most of a batched delivery's CPU. Topic and org are known to the reader.
@@ -90,8 +84,8 @@ _READ_SITE_EVENTS = _AGGREGATED.format(
     " AND org_id = $3 AND seq > $4 ORDER BY seq LIMIT $5"
 )
 _ORDERED_SCAN_ONLY = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
-# Many saves in one statement (a statement each costs an executor start); for saves of
-# distinct streams only, as a row is updated at most once per statement.
+# Many saves in one statement (a statement each costs an executor start). A row is updated
+# at most once per statement, so saves of one stream go in successive statements.
 _SAVE_STREAMS = (
     "UPDATE streams AS s SET cursor = k.cursor, attempt = k.attempt,"
     " next_attempt_at = k.next_attempt_at, failing_since = k.failing_since,"
@@ -306,8 +300,16 @@ class PostgresStore:
                 _OPEN_STREAM, [(o.webhook_id, o.topic, o.org_id, o.site_id) for o in opens]
             )
         elif isinstance(op, SaveStream):
-            saves = [
-                (
+            # Round n holds each stream's n-th save: in order, as a later save of a stream
+            # may find it released by an earlier one (and then be ignored).
+            rounds: list[dict[tuple[str, str], tuple[Any, ...]]] = []
+            for o in (cast(SaveStream, o) for o in batch):
+                key = (o.webhook_id, o.topic)
+                free = next((r for r in rounds if key not in r), None)
+                if free is None:
+                    free = {}
+                    rounds.append(free)
+                free[key] = (
                     o.cursor,
                     o.attempt,
                     o.next_attempt_at,
@@ -317,12 +319,8 @@ class PostgresStore:
                     o.topic,
                     o.owner,
                 )
-                for o in (cast(SaveStream, o) for o in batch)
-            ]
-            if len({(r[5], r[6]) for r in saves}) == len(saves):
-                await conn.execute(_SAVE_STREAMS, *zip(*saves, strict=True))
-            else:  # one stream saved twice: in order, as the later may depend on the first
-                await conn.executemany(_SAVE_STREAM, saves)
+            for saves in rounds:
+                await conn.execute(_SAVE_STREAMS, *zip(*saves.values(), strict=True))
         else:
             for single in batch:
                 await self._apply_one(conn, single, seqs)

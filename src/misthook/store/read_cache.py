@@ -32,7 +32,8 @@ from misthook.store.base import StoredEvent
 
 Scope = tuple[str, str, str | None]  # topic, org_id, site_id (None: the org's events)
 
-# What one cached event costs beside its body (as the tail cache counts it).
+# What one cached event costs beside its body, here and in the tail cache: the
+# StoredEvent, its id string and the references to it (sys.getsizeof, rounded up).
 EVENT_OVERHEAD_BYTES = 256
 
 

@@ -46,11 +46,8 @@ from misthook.store.base import (
     Stream,
     WorkerLoad,
 )
-from misthook.store.read_cache import ReadCache, Scope
+from misthook.store.read_cache import EVENT_OVERHEAD_BYTES, ReadCache, Scope
 
-# What one cached event costs beside its body: the StoredEvent, its id string and the
-# references to it (measured with sys.getsizeof, rounded up).
-EVENT_OVERHEAD_BYTES = 256
 # Dropped entries at the front of a run are deleted in one go once there are this many
 # (and they are at least half of it): amortized O(1) per event.
 _COMPACT_AFTER = 1024
