@@ -16,8 +16,9 @@ import pytest
 
 from misthook.store.base import AppendEvents, NewEvent
 from misthook.store.postgres import (
-    _ORDERED_SCAN_ONLY,
+    _READ_ORG_BY_LENGTH,
     _READ_ORG_EVENTS,
+    _READ_SITE_BY_LENGTH,
     _READ_SITE_EVENTS,
     PostgresStore,
 )
@@ -56,20 +57,19 @@ async def test_reads_after_a_burst_are_ordered_index_scans(fresh_postgres_url: s
         assert [e.seq for e in read] == list(range(101, 1101))
         read = await store.read_events(TOPIC, ORG, None, 19_500, 1000)
         assert [e.seq for e in read] == list(range(19_501, 20_001))
+        # The plans on the connections the store reads with.
+        async with store._reads.acquire() as conn:
+            assert await conn.fetchval("SHOW enable_bitmapscan") == "off"
+            assert await conn.fetchval("SHOW enable_sort") == "off"
+            for statement, args in (
+                (_READ_SITE_EVENTS, (TOPIC, SITE, ORG, 100, 1000)),
+                (_READ_ORG_EVENTS, (TOPIC, ORG, 100, 1000)),
+                (_READ_SITE_BY_LENGTH, (TOPIC, SITE, ORG, 100, 1000)),
+                (_READ_ORG_BY_LENGTH, (TOPIC, ORG, 100, 1000)),
+            ):
+                rows = await conn.fetch(f"EXPLAIN (COSTS OFF) {statement}", *args)
+                plan = "\n".join(r[0] for r in rows)
+                assert "Index Scan using events_" in plan, plan
+                assert "Sort" not in plan and "Bitmap" not in plan, plan
     finally:
         await store.close()
-    conn = await asyncpg.connect(fresh_postgres_url)
-    try:
-        for statement, args in (
-            (_READ_SITE_EVENTS, (TOPIC, SITE, ORG, 100, 1000)),
-            (_READ_ORG_EVENTS, (TOPIC, ORG, 100, 1000)),
-        ):
-            async with conn.transaction():
-                await conn.execute(_ORDERED_SCAN_ONLY)
-                plan = "\n".join(
-                    r[0] for r in await conn.fetch(f"EXPLAIN (COSTS OFF) {statement}", *args)
-                )
-            assert "Index Scan using events_" in plan, plan
-            assert "Sort" not in plan and "Bitmap" not in plan, plan
-    finally:
-        await conn.close()

@@ -22,6 +22,7 @@ from misthook.store.base import (
     Query,
     SaveStream,
     Store,
+    StoredEvent,
     where,
 )
 
@@ -383,6 +384,34 @@ async def test_read_events_matching_rules(store: Store) -> None:
     assert [e.id for e in await store.read_events(TOPIC, ORG, None, 0, 2)] == ["ev-1", "ev-2"]
     assert [e.id for e in await store.read_events("alarms", ORG, None, 0, 9)] == ["ev-5"]
     assert await store.read_events(TOPIC, ORG, SITE, s[5], 100) == []
+
+
+@pytest.mark.parametrize("newline_in", ["nothing", "an id", "a body"])
+async def test_events_read_back_exactly_whatever_their_bytes(store: Store, newline_in: str) -> None:
+    """Every field of every event reads back as appended, through site and org reads,
+    with a newline inside an id or a body (the PostgreSQL store splits joined ids and
+    bodies on newlines), an empty body and bytes that are not UTF-8."""
+    bodies = [b'{"n":1}', b"", b"\xff\xfe not utf-8", b'{"s":"caf\xc3\xa9"}', b"{}"]
+    ids = ["ev-a", "ev-b", "ev-\u00e9", "ev-d", "ev-e"]
+    if newline_in == "an id":
+        ids[2] = "ev-\nc"
+    elif newline_in == "a body":
+        bodies[3] = b'{"a":\n1}\n'
+    sites = [SITE, SITE, None, SITE, "site-2"]
+    appended = [
+        NewEvent(i, ORG, s, TOPIC, 1_700_000_000.5 + n, b)
+        for n, (i, s, b) in enumerate(zip(ids, sites, bodies, strict=True))
+    ]
+    seqs = (await store.commit([AppendEvents(appended)])).event_seqs
+    expected = [
+        StoredEvent(seq, e.id, e.org_id, e.site_id, e.topic, e.timestamp, e.body)
+        for seq, e in zip(seqs, appended, strict=True)
+    ]
+    assert await store.read_events(TOPIC, ORG, None, 0, 100) == expected
+    assert await store.read_events(TOPIC, ORG, SITE, 0, 100) == [
+        e for e in expected if e.site_id == SITE
+    ]
+    assert await store.read_events(TOPIC, ORG, None, seqs[0], 2) == expected[1:3]
 
 
 async def test_prune_events_by_timestamp(store: Store) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -71,19 +72,39 @@ _OPEN_STREAM = (
 # A read answers ONE row: a column of arrays each, the bodies end to end. A row per event
 # cost PostgreSQL a message of seven columns and the worker a Record each: with reads of
 # a thousand, the most of a batched delivery's CPU. Topic and org are known to the reader.
-_AGGREGATED = (
-    "SELECT array_agg(seq), array_agg(id), array_agg(site_id), array_agg(timestamp),"
-    " array_agg(length(body)), string_agg(body, ''::bytea) FROM ({}) AS e"
+# A read answers one row: a column of arrays or joined text per event field (a row per
+# event costs both the server and the reader far more). Ids and bodies are joined by a
+# newline, which the reader splits in C; an id or body holding a newline of its own
+# (never one misthook serialized: compact JSON has none) makes the split come out longer
+# than the read, and then the read is made again with lengths (``_BY_LENGTH``).
+_JOINED = (
+    "SELECT array_agg(seq), string_agg(id, E'\\n'), {sites}array_agg(timestamp),"
+    " string_agg(body, '\\x0a'::bytea) FROM ({events}) AS e"
 )
-_READ_ORG_EVENTS = _AGGREGATED.format(
+_BY_LENGTH = (
+    "SELECT array_agg(seq), array_agg(id), {sites}array_agg(timestamp),"
+    " array_agg(length(body)), string_agg(body, ''::bytea) FROM ({events}) AS e"
+)
+_ORG_EVENTS = (
     "SELECT seq, id, site_id, timestamp, body FROM events WHERE topic = $1 AND org_id = $2"
     " AND seq > $3 ORDER BY seq LIMIT $4"
 )
-_READ_SITE_EVENTS = _AGGREGATED.format(
-    "SELECT seq, id, site_id, timestamp, body FROM events WHERE topic = $1 AND site_id = $2"
+# A site's events all have its site_id: not worth sending a copy of it per event.
+_SITE_EVENTS = (
+    "SELECT seq, id, timestamp, body FROM events WHERE topic = $1 AND site_id = $2"
     " AND org_id = $3 AND seq > $4 ORDER BY seq LIMIT $5"
 )
-_ORDERED_SCAN_ONLY = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
+_READ_ORG_EVENTS = _JOINED.format(sites="array_agg(site_id), ", events=_ORG_EVENTS)
+_READ_SITE_EVENTS = _JOINED.format(sites="", events=_SITE_EVENTS)
+_READ_ORG_BY_LENGTH = _BY_LENGTH.format(sites="array_agg(site_id), ", events=_ORG_EVENTS)
+_READ_SITE_BY_LENGTH = _BY_LENGTH.format(sites="", events=_SITE_EVENTS)
+# Reads of the event log run on connections of their own whose planner can only take
+# the ordered range scan of the stream's index that stops after `limit` rows. Statistics
+# that lag a burst of appends (a fresh table, a backlog) made it bitmap-scan and sort
+# every event after the cursor instead: 250 ms a read with 300k behind the cursor, not
+# 1 ms. Set per connection, not per read: a SET in a transaction cost three round trips.
+_ORDERED_SCAN_ONLY = {"enable_bitmapscan": "off", "enable_sort": "off"}
+_READ_POOL_SIZE = 4
 # Many saves in one statement (a statement each costs an executor start). A row is updated
 # at most once per statement, so saves of one stream go in successive statements.
 _SAVE_STREAMS = (
@@ -143,6 +164,41 @@ def _translated() -> Iterator[None]:
         raise StoreError(f"PostgreSQL: {exc}") from exc
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a connection going back to its pool needs beyond the rollback asyncpg always
+    does: nothing. asyncpg's default reset is a round trip per use (UNLISTEN, RESET ALL,
+    advisory unlock); misthook sets nothing per session, takes only transaction-scoped
+    locks and listens on a connection of its own."""
+
+
+def _split_joined(
+    topic: str, org_id: str, site_id: str | None, row: asyncpg.Record
+) -> list[StoredEvent] | None:
+    """The events of a ``_JOINED`` answer; None if a newline inside an id or a body made
+    the split ambiguous."""
+    if site_id is None:
+        seqs, joined_ids, sites, times, bodies = row.values()
+    else:
+        seqs, joined_ids, times, bodies = row.values()
+        sites = itertools.repeat(site_id)
+    ids = joined_ids.split("\n")
+    parts = bodies.split(b"\n")
+    if not len(seqs) == len(ids) == len(parts):
+        return None
+    return sql.events_of_columns(topic, org_id, seqs, ids, sites, times, parts)
+
+
+def _split_by_length(
+    topic: str, org_id: str, site_id: str | None, row: asyncpg.Record
+) -> list[StoredEvent]:
+    if site_id is None:
+        seqs, ids, sites, times, sizes, bodies = row.values()
+    else:
+        seqs, ids, times, sizes, bodies = row.values()
+        sites = [site_id] * len(seqs)
+    return sql.unpack_events(topic, org_id, seqs, ids, sites, times, sizes, bodies)
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for json_type in ("jsonb", "json"):
         await conn.set_type_codec(
@@ -166,6 +222,7 @@ class PostgresStore:
         self.min_size = min_size
         self.max_size = max_size
         self._pool: asyncpg.Pool | None = None
+        self._read_pool: asyncpg.Pool | None = None  # event log reads (_ORDERED_SCAN_ONLY)
         self._listener: asyncpg.Connection | None = None
         self._announced: set[str] = set()  # workers whose joining was notified
 
@@ -175,6 +232,12 @@ class PostgresStore:
             raise StoreError("The PostgreSQL store is not open.")
         return self._pool
 
+    @property
+    def _reads(self) -> asyncpg.Pool:
+        if self._read_pool is None:
+            raise StoreError("The PostgreSQL store is not open.")
+        return self._read_pool
+
     async def open(self) -> None:
         with _translated():
             if self._pool is None:
@@ -183,6 +246,15 @@ class PostgresStore:
                     min_size=self.min_size,
                     max_size=self.max_size,
                     init=_init_connection,
+                    reset=_keep_session,
+                )
+            if self._read_pool is None:
+                self._read_pool = await asyncpg.create_pool(
+                    self.url,
+                    min_size=1,
+                    max_size=min(_READ_POOL_SIZE, self.max_size),
+                    server_settings=_ORDERED_SCAN_ONLY,
+                    reset=_keep_session,
                 )
             async with self._db.acquire() as conn, conn.transaction():
                 await self._migrate(conn)
@@ -208,12 +280,13 @@ class PostgresStore:
 
     async def close(self) -> None:
         listener, self._listener = self._listener, None
-        pool, self._pool = self._pool, None
+        pools = [p for p in (self._pool, self._read_pool) if p is not None]
+        self._pool = self._read_pool = None
         with contextlib.suppress(Exception):
             if listener is not None:
                 await listener.close()
-        if pool is not None:
-            with _translated():
+        with _translated():
+            for pool in pools:
                 await pool.close()
 
     async def schema_version(self) -> int:
@@ -369,21 +442,26 @@ class PostgresStore:
         self, topic: str, org_id: str, site_id: str | None, after_seq: int, limit: int
     ) -> list[StoredEvent]:
         with _translated():
-            async with self._db.acquire() as conn, conn.transaction():
-                # The only good plan is the ordered range scan of the stream's index that
-                # stops after `limit` rows. Statistics that lag a burst of appends (a fresh
-                # table, a backlog) made the planner bitmap-scan and sort every event after
-                # the cursor instead: 250 ms a read with 300k behind the cursor, not 1 ms.
-                await conn.execute(_ORDERED_SCAN_ONLY)
+            if site_id is None:
+                row = await self._reads.fetchrow(_READ_ORG_EVENTS, topic, org_id, after_seq, limit)
+            else:
+                row = await self._reads.fetchrow(
+                    _READ_SITE_EVENTS, topic, site_id, org_id, after_seq, limit
+                )
+            if row is None or row[0] is None:
+                return []
+            events = _split_joined(topic, org_id, site_id, row)
+            if events is None:
                 if site_id is None:
-                    row = await conn.fetchrow(_READ_ORG_EVENTS, topic, org_id, after_seq, limit)
-                else:
-                    row = await conn.fetchrow(
-                        _READ_SITE_EVENTS, topic, site_id, org_id, after_seq, limit
+                    row = await self._reads.fetchrow(
+                        _READ_ORG_BY_LENGTH, topic, org_id, after_seq, limit
                     )
-        if row is None or row[0] is None:
-            return []
-        return sql.unpack_events(topic, org_id, *row.values())
+                else:
+                    row = await self._reads.fetchrow(
+                        _READ_SITE_BY_LENGTH, topic, site_id, org_id, after_seq, limit
+                    )
+                events = _split_by_length(topic, org_id, site_id, row)
+        return events
 
     # --- streams ---------------------------------------------------------------------
 
