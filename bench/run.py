@@ -111,6 +111,13 @@ def cpu_s(pid: int) -> float:
     return 0.0
 
 
+def machine_busy_s() -> float:
+    """CPU seconds all cores have been busy (not idle or waiting on I/O), kernel included."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def tree_cpu_s(parent: int) -> float:
     """CPU seconds of ``parent`` and its live children (PostgreSQL's backends)."""
     total = cpu_s(parent)
@@ -487,15 +494,21 @@ def case_postgres(
     """10 webhooks with a backlog drained by one, then two ``misthook worker`` processes,
     ``rounds`` times in turn (a pair alone swings 10-20% with the machine's load); the ratio
     is of the mean rates. Each rate runs from the first arrival to the last (worker start-up
-    left out), and the notes give the CPU each part used: on 2 cores, two workers can reach
-    at most 2 / (the cores the one-worker run used) times one, at the same cost per event."""
+    left out), and the notes give the CPU each part used and the machine as a whole (kernel
+    included): two workers can reach at most (cores) / (the machine's busy cores in the
+    one-worker run) times one, at the same cost per event, since the receiver and
+    PostgreSQL share the same cores."""
     pg = PostgresServer().start()
     kind = "single-event" if single else "batched"
     rows: dict[int, list[Row]] = {1: [], 2: []}
+    bounds: list[float] = []
     try:
         for _ in range(rounds):
             for workers in (1, 2):
-                rows[workers].append(_pg_drain(rx, workdir, pg, per_hook, single, workers, kind))
+                row, bound = _pg_drain(rx, workdir, pg, per_hook, single, workers, kind)
+                rows[workers].append(row)
+                if workers == 1:
+                    bounds.append(bound)
     finally:
         pg.stop()
     one = sum(r.events_per_s for r in rows[1]) / rounds
@@ -503,7 +516,10 @@ def case_postgres(
     last = rows[2][-1]
     last.ratio = two / one
     last.target, last.passed = f">= 1.6x one worker (means of {rounds})", last.ratio >= 1.6
-    return [r for pair in zip(rows[1], rows[2], strict=True) for r in pair]
+    paired = list(zip(rows[1], rows[2], strict=True))
+    pairs = ", ".join(f"{b.events_per_s / a.events_per_s:.2f}" for a, b in paired)
+    last.notes.append(f"pairs {pairs}; mean bound {sum(bounds) / rounds:.2f}x")
+    return [r for pair in paired for r in pair]
 
 
 def _pg_drain(
@@ -514,8 +530,9 @@ def _pg_drain(
     single: bool,
     workers: int,
     kind: str,
-) -> Row:
-    """One drain of a fresh database's backlog by ``workers`` worker processes."""
+) -> tuple[Row, float]:
+    """One drain of a fresh database's backlog by ``workers`` worker processes; and the
+    most two workers could do beside it, in times this rate (``case_postgres``)."""
     database = pg.new_database("bench")
     with misthook(workdir, database, "--no-workers") as mh:
         for _ in range(10):
@@ -548,17 +565,28 @@ def _pg_drain(
     row = delivered(
         f"PostgreSQL, {workers} worker(s), 10 {kind} hooks", stats, stats["first_at"], per_hook * 10
     )
-    row.notes.append(f"cores: workers {used[0]:.2f} rx {used[1]:.2f} postgres {used[2]:.2f}")
+    row.notes.append(
+        f"cores: workers {used[0]:.2f} rx {used[1]:.2f} postgres {used[2]:.2f}"
+        f" machine {used[3]:.2f}"
+    )
+    cores = os.cpu_count() or 1
+    bound = cores / max(used[3], 1e-9)
     if workers == 1:
-        row.notes.append(f"bound for two on 2 cores: {2 / max(sum(used), 1e-9):.2f}x")
-    return row
+        row.notes.append(f"bound for two on {cores} cores: {bound:.2f}x")
+    return row, bound
 
 
 def _pg_case_cpu(
     procs: list[subprocess.Popen[bytes]], rx: ReceiverProcess, pg_pid: int
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float]:
+    """CPU seconds of the workers, the receiver, PostgreSQL and the whole machine."""
     assert rx.proc is not None
-    return sum(cpu_s(p.pid) for p in procs), cpu_s(rx.proc.pid), tree_cpu_s(pg_pid)
+    return (
+        sum(cpu_s(p.pid) for p in procs),
+        cpu_s(rx.proc.pid),
+        tree_cpu_s(pg_pid),
+        machine_busy_s(),
+    )
 
 
 # --- report ---------------------------------------------------------------------------------
