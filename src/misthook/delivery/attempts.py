@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
+from misthook import ids
 from misthook.delivery import message, payload_ref
 from misthook.delivery.message import MessageError, OutgoingRequest, PreparedWebhook
 from misthook.delivery.oauth2 import OAuth2Tokens
@@ -148,28 +148,7 @@ def _text(body: bytes | str | None, max_bytes: int) -> str:
     return raw[:max_bytes].decode("utf-8", errors="replace")
 
 
-class _Ids:
-    """Random (version 4) UUID strings drawn from one ``os.urandom`` call per 256.
-
-    ``uuid.uuid4()`` makes a system call per id that gives up the GIL; under load the
-    SQLite thread holds it and every id then costs ~10 us (one per delivery record)."""
-
-    def __init__(self) -> None:
-        self._ready: list[str] = []
-
-    def next(self) -> str:
-        if not self._ready:
-            h = os.urandom(16 * 256).hex()
-            self._ready = [
-                f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-4{h[i + 13 : i + 16]}-"
-                f"{_VARIANT[h[i + 16]]}{h[i + 17 : i + 20]}-{h[i + 20 : i + 32]}"
-                for i in range(0, 32 * 256, 32)
-            ]
-        return self._ready.pop()
-
-
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
-_ids = _Ids()
+_ids = ids.TimeOrderedIds()
 _SIGNATURES = frozenset((SIGNATURE_V1, SIGNATURE_V2))
 
 
