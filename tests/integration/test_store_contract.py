@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from misthook.errors import StoreError
-from misthook.store import open_store
+from misthook.store import open_store, sql
 from misthook.store.base import (
     AppendEvents,
     CloseStreams,
@@ -164,6 +164,27 @@ async def test_puts_of_one_id_in_one_commit_leave_the_last(store: Store) -> None
         {"id": "b1", "v": 2},
         {"id": "b2", "v": 1},
     )
+
+
+async def test_a_put_replaces_a_document_of_an_append_only_collection(store: Store) -> None:
+    """Delivery records are written once (the PostgreSQL store inserts them without
+    ON CONFLICT); a put of one that exists still replaces it, and the rest of its commit
+    is applied exactly once."""
+    assert sql.spec_of("deliveries").append_only
+    await store.commit([Put("deliveries", {"id": "d1", "webhook_id": "w1", "v": 1})])
+    result = await store.commit(
+        [
+            Put("deliveries", {"id": "d2", "webhook_id": "w1", "v": 1}),
+            Put("deliveries", {"id": "d1", "webhook_id": "w1", "v": 2}),
+            AppendEvents([event(1)]),
+        ]
+    )
+    assert (await store.get("deliveries", "d1"), await store.get("deliveries", "d2")) == (
+        {"id": "d1", "webhook_id": "w1", "v": 2},
+        {"id": "d2", "webhook_id": "w1", "v": 1},
+    )
+    read = await store.read_events(TOPIC, ORG, SITE, 0, 10)
+    assert [e.seq for e in read] == result.event_seqs and len(read) == 1
 
 
 async def test_put_without_string_id_is_refused(store: Store) -> None:

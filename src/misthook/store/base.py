@@ -43,6 +43,11 @@ class CollectionSpec:
     # False, as JSON text: only checked when written (a quarter less CPU per insert) and
     # parsed by each query that reads a field of it, as SQLite always does.
     binary_json: bool = True
+    # Its documents are written once and almost never again (a delivery record): the
+    # PostgreSQL store inserts them without ON CONFLICT (a sixth of the CPU of an insert)
+    # and, on the rare put of an existing id, commits again with upserts. Puts replace
+    # documents either way.
+    append_only: bool = False
 
 
 COLLECTIONS: dict[str, CollectionSpec] = {
@@ -61,6 +66,7 @@ COLLECTIONS: dict[str, CollectionSpec] = {
         time_field="timestamp",
         indexes=("owner", "time"),
         binary_json=False,
+        append_only=True,
     ),
     "parked": CollectionSpec(owner_field="webhook_id", time_field="timestamp"),
     "bins": CollectionSpec(),

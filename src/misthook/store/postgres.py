@@ -141,15 +141,17 @@ _WORKER_HEARTBEAT = (
 )
 
 
-@functools.lru_cache(maxsize=64)
-def _upsert_many(collection: str) -> str:
-    """The upsert of any number of documents of ``collection``, one array per column."""
+@functools.lru_cache(maxsize=128)
+def _upsert_many(collection: str, replace: bool = True) -> str:
+    """The upsert (or with ``replace=False`` the plain insert) of any number of documents
+    of ``collection``, one array per column."""
     doc_type = sql.PostgresDialect().doc_type_of(sql.spec_of(collection)).lower()
     return sql.upsert(
         collection,
         f"SELECT u.id, u.org_id, u.site_id, u.owner, u.lookup, u.time, u.doc::{doc_type}"
         " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
         " $6::float8[], $7::text[]) AS u(id, org_id, site_id, owner, lookup, time, doc)",
+        replace=replace,
     )
 
 
@@ -331,24 +333,36 @@ class PostgresStore:
 
     async def commit(self, ops: Sequence[Op]) -> CommitResult:
         ops = list(ops)
-        seqs: list[int] = []
         with _translated():
-            async with self._db.acquire() as conn, conn.transaction():
-                i = 0
-                while i < len(ops):
-                    j = i + 1
-                    # Consecutive ops of one kind (puts: of one collection) go as one batch.
-                    while j < len(ops) and _same_batch(ops[i], ops[j]):
-                        j += 1
-                    await self._apply(conn, ops[i:j], seqs)
-                    i = j
-                if seqs or any(isinstance(op, SaveStream) and op.release for op in ops):
-                    # New events, or streams given back (another worker may take them now
-                    # instead of at its next poll).
-                    await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
+            try:
+                return await self._commit(ops, inserts=True)
+            except asyncpg.UniqueViolationError:
+                # A put of an id that exists, to an append-only collection (a retry of a
+                # commit that went through although its answer was lost, say): nothing
+                # was written; all again, with upserts.
+                return await self._commit(ops, inserts=False)
+
+    async def _commit(self, ops: list[Op], *, inserts: bool) -> CommitResult:
+        """``ops`` in one transaction; ``inserts``: append-only puts as plain inserts."""
+        seqs: list[int] = []
+        async with self._db.acquire() as conn, conn.transaction():
+            i = 0
+            while i < len(ops):
+                j = i + 1
+                # Consecutive ops of one kind (puts: of one collection) go as one batch.
+                while j < len(ops) and _same_batch(ops[i], ops[j]):
+                    j += 1
+                await self._apply(conn, ops[i:j], seqs, inserts)
+                i = j
+            if seqs or any(isinstance(op, SaveStream) and op.release for op in ops):
+                # New events, or streams given back (another worker may take them now
+                # instead of at its next poll).
+                await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
         return CommitResult(event_seqs=seqs)
 
-    async def _apply(self, conn: asyncpg.Connection, batch: list[Op], seqs: list[int]) -> None:
+    async def _apply(
+        self, conn: asyncpg.Connection, batch: list[Op], seqs: list[int], inserts: bool
+    ) -> None:
         op = batch[0]
         if isinstance(op, Put):
             spec = sql.spec_of(op.collection)
@@ -362,7 +376,8 @@ class PostgresStore:
                 rows[values[0]] = (values, orjson.dumps(doc).decode())
             columns = list(zip(*(values for values, _ in rows.values()), strict=True))
             encoded = [doc_json for _, doc_json in rows.values()]
-            await conn.execute(_upsert_many(op.collection), *columns, encoded)
+            replace = not (inserts and spec.append_only)
+            await conn.execute(_upsert_many(op.collection, replace), *columns, encoded)
         elif isinstance(op, Delete):
             sql.spec_of(op.collection)
             ids = [cast(Delete, o).id for o in batch]

@@ -370,14 +370,13 @@ _DOC_UPDATES = ", ".join(
 )
 
 
-def upsert(collection: str, rows: str) -> str:
+def upsert(collection: str, rows: str, *, replace: bool = True) -> str:
     """Insert the documents that ``rows`` (a VALUES list or a SELECT of the seven columns
-    id, org_id, site_id, owner, lookup, time, doc) gives; an existing id is replaced."""
+    id, org_id, site_id, owner, lookup, time, doc) gives; an existing id is replaced, or
+    with ``replace=False`` is an error."""
     spec_of(collection)
-    return (
-        f"INSERT INTO {collection} (id, org_id, site_id, owner, lookup, time, doc)"
-        f" {rows} ON CONFLICT (id) DO UPDATE SET {_DOC_UPDATES}"
-    )
+    statement = f"INSERT INTO {collection} (id, org_id, site_id, owner, lookup, time, doc) {rows}"
+    return f"{statement} ON CONFLICT (id) DO UPDATE SET {_DOC_UPDATES}" if replace else statement
 
 
 def collection_ddl(d: Dialect, collection: str) -> list[str]:
