@@ -67,6 +67,8 @@ class Config:
     lease_s: float = 30.0
     # polling interval when no wake-up arrives (PostgreSQL NOTIFY or in-process)
     poll_interval_s: float = 1.0
+    # a delivering process logs what it delivered this often, while it delivers (0: never)
+    progress_interval_s: float = 10.0
     # messages in flight at once per receiver host, in each process that delivers
     max_in_flight_per_host: int = 16
     # largest body the publish API accepts

@@ -9,6 +9,8 @@ import functools
 import hashlib
 import hmac
 import inspect
+import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -253,6 +255,35 @@ async def test_single_event_per_message_sends_every_event_alone(store: Store) ->
         assert sorted(i for r in records for i in r["event_ids"]) == sorted(ids)
         [stream] = await store.list_streams(hook["id"])
         assert stream.cursor == await store.max_seq()
+
+
+async def test_the_worker_logs_what_it_delivered(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every progress interval with attempts logs one line: messages and events taken by
+    receivers, and failed attempts."""
+    caplog.set_level(logging.INFO, logger=worker_module.__name__)
+    config = make_config(batch_max_events=50, progress_interval_s=0.1)
+    async with serving(Receiver(statuses=[500])) as rx, sending(config) as sender:
+        await add_webhook(store, rx.url)
+        await publish(Bus(store), 200)
+        worker = Worker(store, sender, config)
+        async with running(worker):
+            await until(lambda: len(rx.events) >= 250)  # the first 50 twice: 500, then 200
+
+            def logged() -> list[tuple[int, int, int]]:
+                found = []
+                for record in caplog.records:
+                    text = record.getMessage()
+                    sent = re.search(r"delivered (\d+) messages \((\d+) events", text)
+                    failed = re.search(r"; (\d+) attempts failed", text)
+                    if sent:
+                        found.append((int(sent[1]), int(sent[2]), int(failed[1] if failed else 0)))
+                return found
+
+            await until(lambda: sum(n for n, _, _ in logged()) >= 4)
+        messages, events, failed = (sum(column) for column in zip(*logged(), strict=True))
+        assert (messages, events, failed) == (4, 200, 1)
 
 
 async def _count(store: Store, webhook_id: str, n: int) -> bool:

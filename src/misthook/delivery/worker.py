@@ -58,6 +58,7 @@ from misthook.delivery import message, payload_ref
 from misthook.delivery.attempts import Attempt, delivery_record, send_message
 from misthook.delivery.message import MessageError, PreparedWebhook
 from misthook.delivery.oauth2 import OAuth2Tokens
+from misthook.delivery.progress import Progress
 from misthook.delivery.recorder import Recorder
 from misthook.delivery.retention import Retention
 from misthook.delivery.sender import Sender
@@ -143,6 +144,8 @@ class Worker:
         # Streams to give back at their next message boundary (held beyond the share).
         self._shed = 0
         self._rebalancing: asyncio.Task[None] | None = None
+        self._workers_alive = 1
+        self.progress = Progress()
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -160,6 +163,8 @@ class Worker:
         background = [heartbeat, stopper]
         if self._retention is not None:
             background.append(asyncio.create_task(self._retention.run(stop), name="retention"))
+        if self._config.progress_interval_s > 0:
+            background.append(asyncio.create_task(self._report(stop), name="progress"))
         try:
             await self._store.listen(self.wake, self._workers_changed)
             await self._balance()
@@ -255,6 +260,14 @@ class Worker:
                     log.exception("renewing %d leases failed", len(keys))
             await self._balance()
 
+    async def _report(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._config.progress_interval_s)
+            line = self.progress.line(self._held(), self._workers_alive)
+            if line is not None:
+                log.info("%s: %s", self.owner, line)
+
     async def _balance(self) -> None:
         """Say this worker is alive and work out its share of the streams in play."""
         now = self._clock()
@@ -263,6 +276,7 @@ class Worker:
         except StoreError:
             log.exception("the worker heartbeat failed; keeping the last share")
             return
+        self._workers_alive = load.workers
         if load.workers <= 1:
             self._share, self._shed = None, 0
             return
@@ -446,6 +460,7 @@ class Worker:
                 [e.body for e in events],
                 prepared=prepared,
             )
+        self.progress.sent(attempt.outcome.ok, len(events))
         # By reference: the body is rebuilt from the log when the record is read.
         ref = payload_ref.reference(stream, events, attempt.body_format, len(attempt.request.body))
         self.recorder.record(
