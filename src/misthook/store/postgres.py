@@ -11,7 +11,9 @@ Two details carry the delivery guarantees:
   workers never lease the same stream.
 
 Commits that append events ``NOTIFY`` the channel ``misthook_events`` in the same
-transaction; ``listen`` holds one dedicated connection that LISTENs on it.
+transaction; ``listen`` holds one dedicated connection that LISTENs on it. Reads of the
+event log have a small pool of their own (planner settings of their own, see
+``_ORDERED_SCAN_ONLY``).
 """
 
 from __future__ import annotations
@@ -69,14 +71,13 @@ _OPEN_STREAM = (
     " VALUES ($1, $2, $3, $4, (SELECT coalesce(max(seq), 0) FROM events))"
     " ON CONFLICT (webhook_id, topic) DO NOTHING"
 )
-# A read answers ONE row: a column of arrays each, the bodies end to end. A row per event
+# A read answers ONE row: an array or a joined text per event field. A row per event
 # cost PostgreSQL a message of seven columns and the worker a Record each: with reads of
 # a thousand, the most of a batched delivery's CPU. Topic and org are known to the reader.
-# A read answers one row: a column of arrays or joined text per event field (a row per
-# event costs both the server and the reader far more). Ids and bodies are joined by a
-# newline, which the reader splits in C; an id or body holding a newline of its own
-# (never one misthook serialized: compact JSON has none) makes the split come out longer
-# than the read, and then the read is made again with lengths (``_BY_LENGTH``).
+# Ids and bodies are joined by a newline, which the reader splits in C; an id or body
+# holding a newline of its own (never one misthook serialized: compact JSON has none)
+# makes the split come out longer than the read, which is then made again with lengths
+# (``_BY_LENGTH``).
 _JOINED = (
     "SELECT array_agg(seq), string_agg(id, E'\\n'), {sites}array_agg(timestamp),"
     " string_agg(body, '\\x0a'::bytea) FROM ({events}) AS e"
