@@ -69,6 +69,8 @@ class Config:
     poll_interval_s: float = 1.0
     # a delivering process logs what it delivered this often, while it delivers (0: never)
     progress_interval_s: float = 10.0
+    # messages in flight at once on one single_event_per_message stream (1: strictly in order)
+    single_event_in_flight: int = 16
     # messages in flight at once per receiver host, in each process that delivers
     max_in_flight_per_host: int = 16
     # largest body the publish API accepts
@@ -117,7 +119,8 @@ class Config:
                     f"MISTHOOK_EGRESS_ALLOW: {net!r} is not a network; write a CIDR such "
                     "as 127.0.0.0/8"
                 ) from exc
-        for name in ("port", "rate_limit_per_hour", "batch_max_events", "batch_max_bytes"):
+        positive = ("port", "rate_limit_per_hour", "batch_max_events", "batch_max_bytes")
+        for name in (*positive, "single_event_in_flight", "max_in_flight_per_host"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"MISTHOOK_{name.upper()} must be positive.")
         caches = ("tail_cache_events", "tail_cache_bytes", "read_cache_events", "read_cache_bytes")

@@ -286,6 +286,35 @@ async def test_the_worker_logs_what_it_delivered(
         assert (messages, events, failed) == (4, 200, 1)
 
 
+@pytest.mark.parametrize("in_flight", [1, 4])
+async def test_single_event_messages_in_flight_are_bounded_as_configured(
+    store: Store, in_flight: int
+) -> None:
+    """single_event_in_flight bounds the POSTs of one stream open at once; with 1 each
+    waits for the answer to the one before, so events arrive strictly in order."""
+    config = make_config(single_event_in_flight=in_flight)
+    open_now, most = 0, 0
+
+    class Counting(Receiver):
+        async def handle(self, request: web.Request) -> web.Response:
+            nonlocal open_now, most
+            open_now += 1
+            most = max(most, open_now)
+            try:
+                return await super().handle(request)
+            finally:
+                open_now -= 1
+
+    async with serving(Counting(delay_s=0.005)) as rx, sending(config) as sender:
+        await add_webhook(store, rx.url, single_event_per_message=True)
+        await publish(Bus(store), 60)
+        async with running(Worker(store, sender, config)):
+            await until(lambda: len(rx.bodies) >= 60)
+    assert most == in_flight
+    if in_flight == 1:
+        assert [e["n"] for e in rx.events] == list(range(60))
+
+
 async def _count(store: Store, webhook_id: str, n: int) -> bool:
     return await store.count("deliveries", where(webhook_id=webhook_id)) >= n
 

@@ -70,8 +70,6 @@ from misthook.store.base import Doc, Filter, Query, SaveStream, Store, StoredEve
 
 log = logging.getLogger(__name__)
 
-# Messages in flight at once on one single-event stream (batched streams: one).
-SINGLE_EVENT_WINDOW = 16
 # Events read per round trip for a single-event stream.
 SINGLE_EVENT_READ = 512
 # Longest time between heartbeats (lease renewals and fair-share updates).
@@ -335,7 +333,10 @@ class Worker:
     async def _deliver(self, stream: Stream, webhook: Doc, state: _State) -> None:
         topic = wire_topic(stream.topic)
         single = bool(webhook.get("single_event_per_message"))
-        window = SINGLE_EVENT_WINDOW if single else 1
+        # Messages in flight at once on this stream: batched, one (in order, each waits for
+        # the answer to the one before); single-event, as configured (order may shuffle
+        # within that window unless it is 1).
+        window = self._config.single_event_in_flight if single else 1
         read_limit = SINGLE_EVENT_READ if single else self._config.batch_max_events
         slot = self._slot(str(webhook.get("url", "")))
         try:
