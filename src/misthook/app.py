@@ -76,7 +76,7 @@ class App:
         self.identity = Identity(self.store, self.bus, self.audit, clock)
         self.orgs = Orgs(self.store, self.bus, self.audit, self.identity, clock)
         self.webhooks = Webhooks(self.store, self.bus, self.audit, self.check_destination, clock)
-        self.rate_limiter = RateLimiter(config.rate_limit_per_hour, clock)
+        self.rate_limiter = RateLimiter(config.rate_limit_per_hour, clock, self.store)
         self.bins = Bins(
             self.store, max_requests=config.bin_max_requests, ttl_s=config.bin_ttl_s, clock=clock
         )
@@ -123,6 +123,8 @@ class App:
         stop = asyncio.Event()
         task: asyncio.Task[None] | None = None
         monitor: asyncio.Task[None] | None = None
+        # API call budgets shared with the other processes of the deployment
+        budgets = asyncio.create_task(self.rate_limiter.run(stop), name="misthook-budgets")
         try:
             if workers:
                 self.worker = Worker(
@@ -148,4 +150,6 @@ class App:
             if monitor is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.wait_for(monitor, timeout=10)
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(budgets, timeout=10)
             await self.close()

@@ -682,6 +682,32 @@ async def test_worker_heartbeat_counts_live_workers_and_streams_in_play(
     assert load.workers == 1
 
 
+# --- counters --------------------------------------------------------------------------
+
+
+async def test_counters_add_up_and_expire(store: Store) -> None:
+    """Adds accumulate per key and answer the totals of the keys given; a counter is
+    dropped once expired, and a later add starts it again from 0."""
+    assert await store.add_counts({"a": 2, "b": 1}, expires_at=100.0, now=10.0) == {"a": 2, "b": 1}
+    assert await store.add_counts({"a": 3}, expires_at=100.0, now=20.0) == {"a": 5}
+    assert await store.add_counts({"b": 0}, expires_at=100.0, now=30.0) == {"b": 1}
+    assert await store.add_counts({"a": 1}, expires_at=300.0, now=150.0) == {"a": 1}
+    assert await store.add_counts({}, expires_at=300.0, now=160.0) == {}
+
+
+async def test_concurrent_adds_lose_nothing(store: Store, store_twin: Store) -> None:
+    """Two store instances (two processes) adding to one key at once: the total is the
+    sum of every add."""
+
+    async def add_many(s: Store) -> list[int]:
+        return [(await s.add_counts({"k": 1}, 1e12, 0.0))["k"] for _ in range(40)]
+
+    seen = await asyncio.gather(add_many(store), add_many(store_twin))
+    assert (await store.add_counts({"k": 0}, 1e12, 0.0))["k"] == 80
+    # every total was answered once: no two adds saw the same count
+    assert sorted(seen[0] + seen[1]) == list(range(1, 81))
+
+
 async def test_listen_wakes_after_append(store: Store) -> None:
     """A commit that appends events calls the listen callback; one without events doesn't."""
     woke = asyncio.Event()

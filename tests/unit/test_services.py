@@ -195,12 +195,14 @@ async def test_init_twice_creates_nothing_twice(world: World) -> None:
 
 
 def test_rate_limit_answers_429_with_retry_after() -> None:
-    """Past the hourly budget: RateLimitedError with the seconds left; a new hour resets."""
+    """Past the budget of the clock hour: RateLimitedError with the seconds left in the
+    hour; the next hour starts afresh."""
     clock = Clock()
+    clock.now = 1_800_000_000.0 // 3600 * 3600 + 100  # 100 s into an hour
     limiter = RateLimiter(3, clock)
     for _ in range(3):
         limiter.hit("k")
-    clock.now += 600
+    clock.now += 500
     with pytest.raises(RateLimitedError) as err:
         limiter.hit("k")
     assert err.value.headers() == {"Retry-After": "3000"}

@@ -24,7 +24,7 @@ Implementations: ``memory`` (tests), ``sqlite`` (the embedded default),
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple, Protocol
 
 Doc = dict[str, Any]
@@ -326,6 +326,14 @@ class Store(Protocol):
 
     async def worker_gone(self, owner: str) -> None:
         """``owner`` stopped: the others need not wait for its time to run out."""
+
+    # counters shared by every process of the deployment
+    async def add_counts(
+        self, counts: Mapping[str, int], expires_at: float, now: float
+    ) -> dict[str, int]:
+        """Add each of ``counts`` to its counter (a new one starts at 0 and is kept until
+        ``expires_at``), drop the counters expired at ``now``, and answer the totals of
+        ``counts``' keys, all in one transaction."""
 
     # wake-ups across processes (PostgreSQL LISTEN/NOTIFY; in-process otherwise)
     async def listen(

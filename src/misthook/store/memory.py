@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import collections
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import orjson
@@ -129,6 +129,7 @@ class InMemoryStore:
         self._last_seq = 0
         self._streams: dict[tuple[str, str], Stream] = {}
         self._workers: dict[str, float] = {}  # owner -> alive until
+        self._counters: dict[str, tuple[int, float]] = {}  # key -> (total, expires at)
         self._listeners: list[Callable[[], None]] = []
 
     async def open(self) -> None:
@@ -398,6 +399,15 @@ class InMemoryStore:
 
     async def worker_gone(self, owner: str) -> None:
         self._workers.pop(owner, None)
+
+    async def add_counts(
+        self, counts: Mapping[str, int], expires_at: float, now: float
+    ) -> dict[str, int]:
+        self._counters = {k: v for k, v in self._counters.items() if v[1] >= now}
+        for key, n in counts.items():
+            total, until = self._counters.get(key, (0, expires_at))
+            self._counters[key] = (total + n, until)
+        return {key: self._counters[key][0] for key in counts}
 
     async def listen(
         self, on_wake: Callable[[], None], on_workers: Callable[[], None] | None = None

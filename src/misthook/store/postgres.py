@@ -23,7 +23,7 @@ import functools
 import itertools
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import asyncpg
@@ -132,6 +132,12 @@ _RENEW_LEASES = (
     " WHERE s.webhook_id = k.webhook_id AND s.topic = k.topic AND s.lease_owner = $4"
 )
 
+# Concurrent adds to one key serialize on its row: none is lost.
+_ADD_COUNTS = (
+    "INSERT INTO counters (key, n, expires_at) SELECT k, n, $3 FROM unnest($1::text[],"
+    " $2::bigint[]) AS u(k, n) ON CONFLICT (key) DO UPDATE SET n = counters.n + excluded.n"
+    " RETURNING key, n"
+)
 # One round trip; the counts see the table as it was before this statement's own changes,
 # hence the other live workers + 1.
 _WORKER_HEARTBEAT = (
@@ -521,6 +527,18 @@ class PostgresStore:
             await self._db.execute("DELETE FROM workers WHERE owner = $1", owner)
             await self._db.execute("SELECT pg_notify($1, $2)", CHANNEL, _WORKERS_CHANGED)
         self._announced.discard(owner)
+
+    async def add_counts(
+        self, counts: Mapping[str, int], expires_at: float, now: float
+    ) -> dict[str, int]:
+        keys = list(counts)
+        with _translated():
+            async with self._db.acquire() as conn, conn.transaction():
+                await conn.execute("DELETE FROM counters WHERE expires_at < $1", float(now))
+                rows = await conn.fetch(
+                    _ADD_COUNTS, keys, [counts[k] for k in keys], float(expires_at)
+                )
+        return {row[0]: int(row[1]) for row in rows}
 
     async def listen(
         self, on_wake: Callable[[], None], on_workers: Callable[[], None] | None = None

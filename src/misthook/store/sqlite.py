@@ -14,7 +14,7 @@ import concurrent.futures
 import functools
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -144,6 +144,12 @@ def _statements(script: str) -> Iterator[str]:
             pending = ""
     if pending.strip() and not pending.strip().startswith("--"):
         yield pending
+
+
+_ADD_COUNT = (
+    "INSERT INTO counters (key, n, expires_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET n = n + excluded.n RETURNING n"
+)
 
 
 class SqliteStore:
@@ -480,6 +486,19 @@ class SqliteStore:
             db.execute("DELETE FROM workers WHERE owner = ?", (owner,))
 
         await self._run(self._write, gone)
+
+    async def add_counts(
+        self, counts: Mapping[str, int], expires_at: float, now: float
+    ) -> dict[str, int]:
+        def add(db: sqlite3.Connection) -> dict[str, int]:
+            db.execute("DELETE FROM counters WHERE expires_at < ?", (now,))
+            totals = {}
+            for key, n in counts.items():
+                row = db.execute(_ADD_COUNT, (key, n, expires_at)).fetchone()
+                totals[key] = int(row[0])
+            return totals
+
+        return await self._run(self._write, add)
 
     async def listen(
         self, on_wake: Callable[[], None], on_workers: Callable[[], None] | None = None

@@ -29,7 +29,7 @@ import asyncio
 import bisect
 import collections
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from misthook.store.base import (
@@ -377,6 +377,11 @@ class TailCachedStore:
 
     async def worker_gone(self, owner: str) -> None:
         await self.inner.worker_gone(owner)
+
+    async def add_counts(
+        self, counts: Mapping[str, int], expires_at: float, now: float
+    ) -> dict[str, int]:
+        return await self.inner.add_counts(counts, expires_at, now)
 
     async def listen(
         self, on_wake: Callable[[], None], on_workers: Callable[[], None] | None = None
