@@ -463,27 +463,24 @@ class PostgresStore:
     async def read_events(
         self, topic: str, org_id: str, site_id: str | None, after_seq: int, limit: int
     ) -> list[StoredEvent]:
+        if site_id is None:
+            joined, by_length = _READ_ORG_EVENTS, _READ_ORG_BY_LENGTH
+            args: tuple[Any, ...] = (topic, org_id, after_seq, limit)
+        else:
+            joined, by_length = _READ_SITE_EVENTS, _READ_SITE_BY_LENGTH
+            args = (topic, site_id, org_id, after_seq, limit)
         with _translated():
-            if site_id is None:
-                row = await self._reads.fetchrow(_READ_ORG_EVENTS, topic, org_id, after_seq, limit)
-            else:
-                row = await self._reads.fetchrow(
-                    _READ_SITE_EVENTS, topic, site_id, org_id, after_seq, limit
-                )
+            row = await self._reads.fetchrow(joined, *args)
             if row is None or row[0] is None:
                 return []
             events = _split_joined(topic, org_id, site_id, row)
-            if events is None:
-                if site_id is None:
-                    row = await self._reads.fetchrow(
-                        _READ_ORG_BY_LENGTH, topic, org_id, after_seq, limit
-                    )
-                else:
-                    row = await self._reads.fetchrow(
-                        _READ_SITE_BY_LENGTH, topic, site_id, org_id, after_seq, limit
-                    )
-                events = _split_by_length(topic, org_id, site_id, row)
-        return events
+            if events is not None:
+                return events
+            # A newline inside an id or a body: the same read, with lengths.
+            row = await self._reads.fetchrow(by_length, *args)
+            if row is None or row[0] is None:  # pruned in between
+                return []
+            return _split_by_length(topic, org_id, site_id, row)
 
     # --- streams ---------------------------------------------------------------------
 
