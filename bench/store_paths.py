@@ -10,6 +10,8 @@ and the ratio of the totals:
   on SQLite and on PostgreSQL, written a hundred per commit as the recorder does;
 - on PostgreSQL, delivery records inserted plainly (the append-only fast path) against
   upserts (the fallback when a commit meets an existing id);
+- on PostgreSQL, delivery records as text with a BRIN time index (migration 6) against
+  JSON with a B-tree (before it);
 - on PostgreSQL, a read of a thousand events answered with ids and bodies joined by
   newlines (the fast path) against arrays and lengths (the fallback).
 
@@ -25,13 +27,14 @@ import os
 import sys
 import tempfile
 import time
+import unittest.mock
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from bench.run import tree_cpu_s
 from misthook import ids
-from misthook.store import open_store
+from misthook.store import open_store, postgres
 from misthook.store.base import AppendEvents, NewEvent, Put
 from misthook.store.postgres import (
     _READ_SITE_BY_LENGTH,
@@ -111,14 +114,33 @@ async def write_records(
     return count
 
 
+# The PostgreSQL delivery log as it was before migration 6: JSON documents (checked by the
+# server on every insert) and a B-tree by time.
+_JSON_AND_BTREE = (
+    "ALTER TABLE deliveries ALTER COLUMN doc TYPE JSON USING doc::json;"
+    " DROP INDEX deliveries_time; CREATE INDEX deliveries_time ON deliveries (time)"
+)
+
+
 async def records_case(
     database: str, count: int, variant: str, server: Callable[[], float]
 ) -> Measured:
-    """``variant``: ``v7`` or ``v4`` ids (normal commits), or ``upsert`` (v7 ids, the
-    PostgreSQL fallback path)."""
+    """``variant``: ``v7`` or ``v4`` ids (normal commits), ``upsert`` (v7 ids, the
+    PostgreSQL fallback path), or ``json`` (v7 ids, PostgreSQL's layout before
+    migration 6)."""
     store = open_store(database)
     await store.open()
     try:
+        if variant == "json":
+            assert isinstance(store, PostgresStore)
+            await store._db.execute(_JSON_AND_BTREE)
+            as_text = postgres._upsert_many.__wrapped__
+            with unittest.mock.patch.object(
+                postgres,
+                "_upsert_many",
+                lambda c, r=True: as_text(c, r).replace("u.doc::text", "u.doc::json"),
+            ):
+                return await measured(lambda: write_records(count, "v7", store.commit), server)
         if variant == "upsert":
             assert isinstance(store, PostgresStore)
             pg_store = store
@@ -228,7 +250,7 @@ async def main(argv: list[str] | None = None) -> None:
             await create_database(pg.url(), name)
             return replace_database(pg.url(), name)
 
-        runs = {"v7": [], "v4": [], "upsert": []}
+        runs = {"v7": [], "v4": [], "upsert": [], "json": []}
         for _ in range(args.rounds):
             for kind in runs:
                 runs[kind].append(await records_case(await pg_db(), args.records, kind, server))
@@ -240,6 +262,12 @@ async def main(argv: list[str] | None = None) -> None:
             "record",
             ("plain inserts (v7 ids)", runs["v7"]),
             ("upserts (v7 ids)", runs["upsert"]),
+        )
+        report(
+            "PostgreSQL, delivery records",
+            "record",
+            ("text, BRIN by time", runs["v7"]),
+            ("JSON, B-tree by time", runs["json"]),
         )
         url = await pg_db()
         reads: dict[str, list[Measured]] = {"joined": [], "lengths": []}

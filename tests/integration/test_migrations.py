@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from misthook.store import open_store
-from misthook.store.base import COLLECTIONS, Filter, Put, Query
+from misthook.store.base import COLLECTIONS, DeleteWhere, Filter, Put, Query
 from misthook.store.sql import latest_version, load_migrations
 
 CORE_TABLES = {"events", "streams", "schema_version"}
@@ -199,14 +199,30 @@ async def postgres_doc_type(url: str, table: str) -> str:
         await conn.close()
 
 
+async def postgres_index_def(url: str, index: str) -> str:
+    conn = await asyncpg.connect(url)
+    try:
+        return str(
+            await conn.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = $1", index)
+        )
+    finally:
+        await conn.close()
+
+
 @pytest.mark.postgres
-async def test_postgres_delivery_log_documents_become_json_text(fresh_postgres_url: str) -> None:
-    """Delivery records are JSON text (cheaper to write); other collections stay JSONB; a
-    database made before migration 4 converts its records and keeps them as they were."""
+async def test_postgres_delivery_log_is_text_indexed_by_time_with_brin(
+    fresh_postgres_url: str,
+) -> None:
+    """Delivery records are plain text with a BRIN time index (cheaper to write); other
+    collections stay JSONB with B-trees; a database made before migration 4 (JSONB
+    records, a B-tree by time) converts its records, keeps them as they were, and still
+    finds and prunes them by time."""
     url = fresh_postgres_url
     await migrate(url)
-    assert await postgres_doc_type(url, "deliveries") == "json"
+    assert await postgres_doc_type(url, "deliveries") == "text"
     assert await postgres_doc_type(url, "webhooks") == "jsonb"
+    assert 'USING brin ("time")' in await postgres_index_def(url, "deliveries_time")
+    assert "USING btree" in await postgres_index_def(url, "audit_logs_time")
     record = {
         "id": "d1",
         "webhook_id": "w1",
@@ -216,21 +232,25 @@ async def test_postgres_delivery_log_documents_become_json_text(fresh_postgres_u
         "payload_ref": {"first_seq": 1, "count": 2},
         "error": "",
     }
+    older = {**record, "id": "d0", "timestamp": 0.5}
     store = open_store(url)
     await store.open()
     try:
-        await store.commit([Put("deliveries", record)])
+        await store.commit([Put("deliveries", record), Put("deliveries", older)])
     finally:
         await store.close()
     conn = await asyncpg.connect(url)  # as an older misthook left it
     try:
         await conn.execute("ALTER TABLE deliveries ALTER COLUMN doc TYPE JSONB USING doc::jsonb")
+        await conn.execute("DROP INDEX deliveries_time")
+        await conn.execute("CREATE INDEX deliveries_time ON deliveries (time)")
         await conn.execute("DELETE FROM schema_version WHERE version >= 4")
     finally:
         await conn.close()
     assert await postgres_doc_type(url, "deliveries") == "jsonb"
     assert await migrate(url) == latest_version("postgres")
-    assert await postgres_doc_type(url, "deliveries") == "json"
+    assert await postgres_doc_type(url, "deliveries") == "text"
+    assert "USING brin" in await postgres_index_def(url, "deliveries_time")
     store = open_store(url)
     await store.open()
     try:
@@ -238,7 +258,9 @@ async def test_postgres_delivery_log_documents_become_json_text(fresh_postgres_u
         found = await store.query(
             "deliveries", Query((Filter("status_code", "eq", 200), Filter("error", "eq", "")))
         )
-        assert found == [record]
-        assert await store.count_distinct("deliveries", (), "status_code", 10) == [(200, 1)]
+        assert found == [older, record] or found == [record, older]
+        assert await store.count_distinct("deliveries", (), "status_code", 10) == [(200, 2)]
+        await store.commit([DeleteWhere("deliveries", (Filter("timestamp", "lt", 1.0),))])
+        assert await store.query("deliveries", Query(sort="timestamp")) == [record]
     finally:
         await store.close()

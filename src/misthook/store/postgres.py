@@ -1,5 +1,5 @@
 """The PostgreSQL store: many workers on one database (asyncpg pool, JSONB documents, or
-JSON text where ``CollectionSpec.binary_json`` says so).
+JSON as plain text where ``CollectionSpec.binary_json`` says so).
 
 Two details carry the delivery guarantees:
 
@@ -35,6 +35,7 @@ from misthook.store.base import (
     COLLECTIONS,
     AppendEvents,
     CloseStreams,
+    CollectionSpec,
     CommitResult,
     Delete,
     DeleteWhere,
@@ -219,6 +220,11 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+def _document(spec: CollectionSpec, stored: Any) -> Doc:
+    """A document as read: JSONB comes decoded (the connection's codec), text does not."""
+    return dict(stored) if spec.binary_json else cast(Doc, orjson.loads(stored))
+
+
 def _stream(row: asyncpg.Record) -> Stream:
     return Stream(*row.values())
 
@@ -305,10 +311,10 @@ class PostgresStore:
     # --- documents -------------------------------------------------------------------
 
     async def get(self, collection: str, id: str) -> Doc | None:
-        sql.spec_of(collection)
+        spec = sql.spec_of(collection)
         with _translated():
             doc = await self._db.fetchval(f"SELECT doc FROM {collection} WHERE id = $1", id)
-        return doc if doc is None else dict(doc)
+        return doc if doc is None else _document(spec, doc)
 
     async def find_one(self, collection: str, filters: tuple[Filter, ...]) -> Doc | None:
         found = await self.query(collection, Query(filters=filters, sort="id", limit=1))
@@ -319,7 +325,8 @@ class PostgresStore:
         statement = sql.select_docs(d, collection, query)
         with _translated():
             rows = await self._db.fetch(statement, *d.params)
-        return [row[0] for row in rows]
+        spec = sql.spec_of(collection)
+        return [_document(spec, row[0]) for row in rows]
 
     async def count(self, collection: str, filters: tuple[Filter, ...]) -> int:
         d = sql.PostgresDialect()
