@@ -96,7 +96,7 @@ class ReceiverProcess:
         stats once."""
         deadline = time.monotonic() + timeout_s
         while self.stats()["events"] < count and time.monotonic() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.2)  # rates come from the receiver's clock, not from this poll
         return self.stats(full=True)
 
 
@@ -111,11 +111,14 @@ def cpu_s(pid: int) -> float:
     return 0.0
 
 
-def machine_busy_s() -> float:
-    """CPU seconds all cores have been busy (not idle or waiting on I/O), kernel included."""
+def machine_busy_s() -> tuple[float, float]:
+    """CPU seconds all cores have been busy (not idle or waiting on I/O), kernel included,
+    and of those, the seconds stolen: this virtual machine wanted to run but the host ran
+    something else (a busy neighbour makes everything here slower)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    idle, steal = fields[3] + fields[4], fields[7]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields[:8]) - idle) / tick, steal / tick
 
 
 def tree_cpu_s(parent: int) -> float:
@@ -488,38 +491,54 @@ def case_backlog(rx: ReceiverProcess, workdir: Path, total: int, timeout_s: floa
     return row
 
 
+# A pair of PostgreSQL drains counts only if neither had more CPU stolen than this (cores):
+# a busy host steals most from the one-worker run, whose worker and receiver wake each
+# other across the two cores (0.3-0.65 cores stolen seen, against under 0.05 when quiet),
+# which inflates the ratio as much as the code could move it.
+_QUIET_STEAL = 0.1
+_EXTRA_PAIRS = 3  # at most this many pairs more, to replace pairs that had CPU stolen
+
+
 def case_postgres(
     rx: ReceiverProcess, workdir: Path, per_hook: int, *, single: bool, rounds: int = 3
 ) -> list[Row]:
     """10 webhooks with a backlog drained by one, then two ``misthook worker`` processes,
-    ``rounds`` times in turn (a pair alone swings 10-20% with the machine's load); the ratio
-    is of the mean rates. Each rate runs from the first arrival to the last (worker start-up
-    left out), and the notes give the CPU each part used and the machine as a whole (kernel
-    included): two workers can reach at most (cores) / (the machine's busy cores in the
-    one-worker run) times one, at the same cost per event, since the receiver and
-    PostgreSQL share the same cores."""
+    in turn until ``rounds`` pairs ran on a quiet host (a pair alone swings 10-20% with the
+    machine's load); the ratio is of the mean rates of those pairs. Each rate runs from
+    the first arrival to the last (worker start-up left out), and the notes give the CPU
+    each part used and the machine as a whole (kernel included): two workers can reach at
+    most (cores) / (the machine's busy cores in the one-worker run) times one, at the same
+    cost per event, since the receiver and PostgreSQL share the same cores."""
     pg = PostgresServer().start()
     kind = "single-event" if single else "batched"
-    rows: dict[int, list[Row]] = {1: [], 2: []}
-    bounds: list[float] = []
+    ran: list[tuple[Row, Row, float]] = []  # one worker, two, the bound
+    quiet: list[tuple[Row, Row, float]] = []
     try:
-        for _ in range(rounds):
-            for workers in (1, 2):
-                row, bound = _pg_drain(rx, workdir, pg, per_hook, single, workers, kind)
-                rows[workers].append(row)
-                if workers == 1:
-                    bounds.append(bound)
+        for _ in range(rounds + _EXTRA_PAIRS):
+            one, bound, stolen_one = _pg_drain(rx, workdir, pg, per_hook, single, 1, kind)
+            two, _, stolen_two = _pg_drain(rx, workdir, pg, per_hook, single, 2, kind)
+            ran.append((one, two, bound))
+            if max(stolen_one, stolen_two) <= _QUIET_STEAL:
+                quiet.append(ran[-1])
+            else:
+                two.notes.append("CPU stolen by the host: pair not counted")
+            if len(quiet) == rounds:
+                break
     finally:
         pg.stop()
-    one = sum(r.events_per_s for r in rows[1]) / rounds
-    two = sum(r.events_per_s for r in rows[2]) / rounds
-    last = rows[2][-1]
-    last.ratio = two / one
-    last.target, last.passed = f">= 1.6x one worker (means of {rounds})", last.ratio >= 1.6
-    paired = list(zip(rows[1], rows[2], strict=True))
-    pairs = ", ".join(f"{b.events_per_s / a.events_per_s:.2f}" for a, b in paired)
-    last.notes.append(f"pairs {pairs}; mean bound {sum(bounds) / rounds:.2f}x")
-    return [r for pair in paired for r in pair]
+    counted = quiet or ran
+    last = ran[-1][1]
+    last.ratio = sum(t.events_per_s for _, t, _ in counted) / sum(
+        o.events_per_s for o, _, _ in counted
+    )
+    last.target = f">= 1.6x one worker (means of {len(counted)})"
+    last.passed = last.ratio >= 1.6 and bool(quiet)
+    pairs = ", ".join(f"{t.events_per_s / o.events_per_s:.2f}" for o, t, _ in counted)
+    bound = sum(b for _, _, b in counted) / len(counted)
+    last.notes.append(f"counted pairs {pairs}; mean bound {bound:.2f}x")
+    if not quiet:
+        last.notes.append("every pair had CPU stolen: no result")
+    return [row for one, two, _ in ran for row in (one, two)]
 
 
 def _pg_drain(
@@ -530,9 +549,10 @@ def _pg_drain(
     single: bool,
     workers: int,
     kind: str,
-) -> tuple[Row, float]:
-    """One drain of a fresh database's backlog by ``workers`` worker processes; and the
-    most two workers could do beside it, in times this rate (``case_postgres``)."""
+) -> tuple[Row, float, float]:
+    """One drain of a fresh database's backlog by ``workers`` worker processes; the most
+    two workers could do beside it, in times this rate (``case_postgres``); and the cores
+    the host stole meanwhile."""
     database = pg.new_database("bench")
     with misthook(workdir, database, "--no-workers") as mh:
         for _ in range(10):
@@ -550,13 +570,13 @@ def _pg_drain(
         ]
         try:
             rx.wait_events(1, timeout_s=30)
-            cpu0 = _pg_case_cpu(procs, rx, pg.pid)
+            assert mh.server.proc is not None
+            measured = (procs, rx, pg.pid, mh.server.proc.pid)
+            cpu0 = _pg_case_cpu(*measured)
             began = time.monotonic()
             stats = rx.wait_events(per_hook * 10, timeout_s=180)
             wall = max(time.monotonic() - began, 1e-9)
-            used = [
-                (b - a) / wall for a, b in zip(cpu0, _pg_case_cpu(procs, rx, pg.pid), strict=True)
-            ]
+            used = [(b - a) / wall for a, b in zip(cpu0, _pg_case_cpu(*measured), strict=True)]
         finally:
             for proc in procs:
                 proc.terminate()
@@ -567,25 +587,28 @@ def _pg_drain(
     )
     row.notes.append(
         f"cores: workers {used[0]:.2f} rx {used[1]:.2f} postgres {used[2]:.2f}"
-        f" machine {used[3]:.2f}"
+        f" serve+bench {used[3]:.2f} machine {used[4]:.2f} (stolen {used[5]:.2f})"
     )
     cores = os.cpu_count() or 1
-    bound = cores / max(used[3], 1e-9)
+    bound = cores / max(used[4], 1e-9)
     if workers == 1:
         row.notes.append(f"bound for two on {cores} cores: {bound:.2f}x")
-    return row, bound
+    return row, bound, used[5]
 
 
 def _pg_case_cpu(
-    procs: list[subprocess.Popen[bytes]], rx: ReceiverProcess, pg_pid: int
-) -> tuple[float, float, float, float]:
-    """CPU seconds of the workers, the receiver, PostgreSQL and the whole machine."""
+    procs: list[subprocess.Popen[bytes]], rx: ReceiverProcess, pg_pid: int, serve_pid: int
+) -> tuple[float, ...]:
+    """CPU seconds of the workers, the receiver, PostgreSQL, serve (the API alone) with
+    this process (polling the receiver), the whole machine, and stolen from it."""
     assert rx.proc is not None
+    me = os.times()
     return (
         sum(cpu_s(p.pid) for p in procs),
         cpu_s(rx.proc.pid),
         tree_cpu_s(pg_pid),
-        machine_busy_s(),
+        cpu_s(serve_pid) + me.user + me.system,
+        *machine_busy_s(),
     )
 
 
