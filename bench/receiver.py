@@ -8,9 +8,10 @@ joined: the bench's events are flat objects, so a message's events are its ``{``
 minus the envelope's one, counted chunk by chunk as they arrive (a one-byte count is the
 cheapest scan there is; at 700k events/s a copy and a four-byte search per message made
 this receiver the bottleneck).
-``GET /stats`` answers the counters as JSON (``/stats?full=1`` adds the latencies and the
-arrival of each message's first event), ``POST /reset`` zeroes them. A second port is
-a black hole: it accepts connections and never answers.
+``GET /stats`` answers the counters as JSON (``/stats?full=1`` adds the latencies, the
+arrival of each message's first event and the timeline of the newest 200,000 messages),
+``POST /reset`` zeroes them. A second port is a black hole: it accepts connections and
+never answers.
 
     python -m bench.receiver PORT BLACKHOLE_PORT
 """
@@ -41,7 +42,8 @@ class Stats:
         self.last_at = 0.0
         # (arrival, the start of the body) of the newest messages, read only when the
         # latencies are asked for: parsing them per message was half this receiver's CPU
-        self.heads: collections.deque[tuple[float, bytes]] = collections.deque(maxlen=_KEPT)
+        # (and its events, for rates over part of a case)
+        self.heads: collections.deque[tuple[float, bytes, int]] = collections.deque(maxlen=_KEPT)
 
     def add(self, first_bytes: bytes, braces: int) -> None:
         """One message: the start of its body, and the ``{`` bytes in all of it."""
@@ -50,13 +52,15 @@ class Stats:
             self.first_at = now
         self.last_at = now
         self.messages += 1
-        self.events += braces - 1 if braces else 0
-        self.heads.append((now, first_bytes))
+        events = braces - 1 if braces else 0
+        self.events += events
+        self.heads.append((now, first_bytes, events))
 
     def json(self, full: bool) -> bytes:
         """The counters; with ``full`` also the latencies (from the ``"t"`` of each
-        message's first event) and the arrivals (its ``"n"`` and when it came): large, so
-        asked for once at the end of a case, not by every poll."""
+        message's first event), the arrivals (its ``"n"`` and when it came) and the
+        timeline (when each message came and its events): large, so asked for once at the
+        end of a case, not by every poll."""
         answer: dict[str, Any] = {
             "messages": self.messages,
             "events": self.events,
@@ -65,13 +69,14 @@ class Stats:
         }
         if full:
             latencies, arrivals = [], []
-            for now, head in self.heads:
+            for now, head, _ in self.heads:
                 n, t = _number(head, b'"n":'), _number(head, b'"t":')
                 with contextlib.suppress(TypeError, ValueError):
                     arrivals.append((int(n), now))  # type: ignore[arg-type]
                 with contextlib.suppress(TypeError, ValueError):
                     latencies.append(now - float(t))  # type: ignore[arg-type]
             answer["latencies"], answer["arrivals"] = latencies, arrivals
+            answer["timeline"] = [(now, events) for now, _, events in self.heads]
         return orjson.dumps(answer)
 
 

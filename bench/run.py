@@ -340,6 +340,24 @@ def delivered(
     return row
 
 
+def steady_rates(stats: dict[str, Any], low: float = 0.1, high: float = 0.9) -> tuple[float, float]:
+    """Events/s and messages/s between the arrival of the ``low`` and the ``high`` share of
+    the events (the receiver's timeline): a drain's throughput without its start (worker
+    start-up, the first connections) and its end (the last streams finishing alone)."""
+    timeline = sorted(stats["timeline"])
+    total = sum(events for _, events in timeline)
+    seen = 0
+    marks: list[tuple[float, int, int]] = []  # (arrival, events, messages) at the shares
+    for messages, (at, events) in enumerate(timeline, 1):
+        seen += events
+        if len(marks) < 2 and seen >= (low, high)[len(marks)] * total:
+            marks.append((at, seen, messages))
+    if len(marks) < 2 or marks[1][0] <= marks[0][0]:
+        return float("nan"), float("nan")
+    (t0, e0, m0), (t1, e1, m1) = marks
+    return (e1 - e0) / (t1 - t0), (m1 - m0) / (t1 - t0)
+
+
 async def bare_ceiling(
     rx: ReceiverProcess, seconds: float, concurrency: int = 64
 ) -> dict[str, Any]:
@@ -500,15 +518,16 @@ _EXTRA_PAIRS = 3  # at most this many pairs more, to replace pairs that had CPU 
 
 
 def case_postgres(
-    rx: ReceiverProcess, workdir: Path, per_hook: int, *, single: bool, rounds: int = 3
+    rx: ReceiverProcess, workdir: Path, per_hook: int, *, single: bool, rounds: int = 5
 ) -> list[Row]:
     """10 webhooks with a backlog drained by one, then two ``misthook worker`` processes,
     in turn until ``rounds`` pairs ran on a quiet host (a pair alone swings 10-20% with the
-    machine's load); the ratio is of the mean rates of those pairs. Each rate runs from
-    the first arrival to the last (worker start-up left out), and the notes give the CPU
-    each part used and the machine as a whole (kernel included): two workers can reach at
-    most (cores) / (the machine's busy cores in the one-worker run) times one, at the same
-    cost per event, since the receiver and PostgreSQL share the same cores."""
+    machine's load); the ratio is of the mean rates of those pairs. Each rate is the
+    steady one, between the arrival of the first and the ninth tenth of the events
+    (``steady_rates``; the notes also give first to last arrival), and the notes give the
+    CPU each part used and the machine as a whole (kernel included): two workers can
+    reach at most (cores) / (the machine's busy cores in the one-worker run) times one,
+    at the same cost per event, since the receiver and PostgreSQL share the same cores."""
     pg = PostgresServer().start()
     kind = "single-event" if single else "batched"
     ran: list[tuple[Row, Row, float]] = []  # one worker, two, the bound
@@ -585,6 +604,8 @@ def _pg_drain(
     row = delivered(
         f"PostgreSQL, {workers} worker(s), 10 {kind} hooks", stats, stats["first_at"], per_hook * 10
     )
+    row.notes.append(f"{row.events_per_s:.0f} events/s from first to last arrival")
+    row.events_per_s, row.messages_per_s = steady_rates(stats)
     row.notes.append(
         f"cores: workers {used[0]:.2f} rx {used[1]:.2f} postgres {used[2]:.2f}"
         f" serve+bench {used[3]:.2f} machine {used[4]:.2f} (stolen {used[5]:.2f})"
@@ -646,7 +667,7 @@ def main(argv: list[str] | None = None) -> None:
         "--pg-events", type=int, default=5000, help="events per hook, PostgreSQL case"
     )
     parser.add_argument(
-        "--pg-rounds", type=int, default=3, help="one-worker/two-worker pairs, PostgreSQL case"
+        "--pg-rounds", type=int, default=5, help="one-worker/two-worker pairs, PostgreSQL case"
     )
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the paced cases")
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset")

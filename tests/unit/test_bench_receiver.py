@@ -58,6 +58,7 @@ def test_counts_messages_events_and_latencies_whatever_the_receives(piece: int) 
     assert transport.written == [receiver._OK] * 4
     assert [n for n, _ in stats["arrivals"]] == [0, 3, 100]  # the empty one has no "n"
     assert len(stats["latencies"]) == 3
+    assert [events for _, events in stats["timeline"]] == [3, 1, 2, 0]
     assert all(lat > 0 for lat in stats["latencies"])
 
 
