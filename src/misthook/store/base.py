@@ -43,11 +43,6 @@ class CollectionSpec:
     # False, as plain text: neither parsed nor checked when written (misthook wrote it
     # with orjson), and parsed by each query that reads a field of it, as SQLite does.
     binary_json: bool = True
-    # Its documents arrive about in the order of their time (a delivery record is written
-    # as its attempt ends): PostgreSQL indexes the time with BRIN, a summary per 128
-    # pages that costs an insert next to nothing, where a B-tree costs every insert a
-    # descent. Retention's deletes by time read it; per-webhook reads use owner + time.
-    time_ordered: bool = False
     # Its documents are written once and almost never again (a delivery record): the
     # PostgreSQL store inserts them without ON CONFLICT (a sixth of the CPU of an insert)
     # and, on the rare put of an existing id, commits again with upserts. Puts replace
@@ -71,7 +66,6 @@ COLLECTIONS: dict[str, CollectionSpec] = {
         time_field="timestamp",
         indexes=("owner", "time"),
         binary_json=False,
-        time_ordered=True,
         append_only=True,
     ),
     "parked": CollectionSpec(owner_field="webhook_id", time_field="timestamp"),

@@ -170,10 +170,6 @@ class Dialect:
     def doc_type_of(self, spec: CollectionSpec) -> str:
         return self.doc_type
 
-    def index_method(self, spec: CollectionSpec, name: str) -> str:
-        """`` USING ...`` for the index ``name`` of the collection of ``spec``, or ""."""
-        return ""
-
     def param(self, value: Any) -> str:
         self.params.append(value)
         return "?"
@@ -223,9 +219,6 @@ class PostgresDialect(Dialect):
 
     def doc_type_of(self, spec: CollectionSpec) -> str:
         return "JSONB" if spec.binary_json else "TEXT"
-
-    def index_method(self, spec: CollectionSpec, name: str) -> str:
-        return " USING brin" if name == "time" and spec.time_ordered else ""
 
     def param(self, value: Any) -> str:
         self.params.append(value)
@@ -401,8 +394,7 @@ def collection_ddl(d: Dialect, collection: str) -> list[str]:
     for name in spec.indexes:
         columns = _INDEX_COLUMNS[name]
         statements.append(
-            f"CREATE INDEX IF NOT EXISTS {collection}_{name} ON {collection}"
-            f"{d.index_method(spec, name)} ({columns})"
+            f"CREATE INDEX IF NOT EXISTS {collection}_{name} ON {collection} ({columns})"
         )
     return statements
 
