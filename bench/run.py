@@ -573,6 +573,24 @@ def _pg_drain(
     two workers could do beside it, in times this rate (``case_postgres``); and the cores
     the host stole meanwhile."""
     database = pg.new_database("bench")
+    try:
+        return _drained(rx, workdir, database, pg.pid, per_hook, single, workers, kind)
+    finally:
+        # A batched drain's two million events take hundreds of MB: sixteen such
+        # databases kept to the end would fill the disk, and leave vacuum work behind.
+        pg.drop_database(database)
+
+
+def _drained(
+    rx: ReceiverProcess,
+    workdir: Path,
+    database: str,
+    pg_pid: int,
+    per_hook: int,
+    single: bool,
+    workers: int,
+    kind: str,
+) -> tuple[Row, float, float]:
     with misthook(workdir, database, "--no-workers") as mh:
         for _ in range(10):
             mh.webhook(rx.url, single_event_per_message=single)
@@ -590,7 +608,7 @@ def _pg_drain(
         try:
             rx.wait_events(1, timeout_s=30)
             assert mh.server.proc is not None
-            measured = (procs, rx, pg.pid, mh.server.proc.pid)
+            measured = (procs, rx, pg_pid, mh.server.proc.pid)
             cpu0 = _pg_case_cpu(*measured)
             began = time.monotonic()
             stats = rx.wait_events(per_hook * 10, timeout_s=180)

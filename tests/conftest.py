@@ -13,7 +13,6 @@ PostgreSQL: the session starts its own server (see misthook.testing.pg_server) u
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +27,8 @@ from misthook.testing.pg_server import (
     PostgresServer,
     PostgresUnavailable,
     create_database_on,
+    database_of,
+    drop_database_on,
     replace_database,
 )
 
@@ -47,18 +48,7 @@ class PostgresDatabases:
 
     def drop(self, url: str) -> None:
         if self.drop_after:
-            name = url.partition("?")[0].rsplit("/", 1)[1]
-            asyncio.run(_drop_database(self.server_url, name))
-
-
-async def _drop_database(server_url: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await conn.close()
+            drop_database_on(self.server_url, database_of(url))
 
 
 @pytest.fixture(scope="session")

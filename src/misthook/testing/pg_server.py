@@ -101,6 +101,10 @@ class PostgresServer:
         """Create an empty database and return its URL."""
         return create_database_on(self.url(), f"{prefix}_{next(self._names)}")
 
+    def drop_database(self, url: str) -> None:
+        """Drop the database of ``url`` (made by ``new_database``), ending its sessions."""
+        drop_database_on(self.url(), database_of(url))
+
 
 def create_database_on(server_url: str, name: str) -> str:
     """Create database ``name`` on the server of ``server_url``; return its URL."""
@@ -108,6 +112,28 @@ def create_database_on(server_url: str, name: str) -> str:
 
     asyncio.run(create_database(server_url, name))
     return replace_database(server_url, name)
+
+
+def drop_database_on(server_url: str, name: str) -> None:
+    """Drop database ``name`` on the server of ``server_url``, ending its sessions."""
+    import asyncpg
+
+    if not name.isidentifier():
+        raise ValueError(f"Invalid database name {name!r}.")
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(server_url)
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+def database_of(url: str) -> str:
+    """The database name of a postgresql:// URL."""
+    return url.partition("?")[0].rsplit("/", 1)[1]
 
 
 def replace_database(url: str, name: str) -> str:
