@@ -510,9 +510,9 @@ def case_backlog(rx: ReceiverProcess, workdir: Path, total: int, timeout_s: floa
 
 
 # A pair of PostgreSQL drains counts only if neither had more CPU stolen than this (cores):
-# a busy host steals most from the one-worker run, whose worker and receiver wake each
-# other across the two cores (0.3-0.65 cores stolen seen, against under 0.05 when quiet),
-# which inflates the ratio as much as the code could move it.
+# a busy host stole most from the one-worker runs (0.3-0.76 cores, against under 0.05 when
+# quiet; a guess: one worker leaves a core idle, and each wake-up of an idle virtual core
+# waits for the host), which inflated the ratio more than the code could move it.
 _QUIET_STEAL = 0.1
 _EXTRA_PAIRS = 3  # at most this many pairs more, to replace pairs that had CPU stolen
 
