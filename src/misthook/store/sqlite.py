@@ -110,11 +110,11 @@ def _unpack_events(topic: str, org_id: str, row: tuple[Any, ...]) -> list[Stored
     return sql.unpack_events(
         topic,
         org_id,
-        [int(v) for v in seqs_text.split(",")],
+        list(map(int, seqs_text.split(","))),
         orjson.loads(ids_json),
         orjson.loads(sites_json),
-        [float(v) for v in times_text.split(",")],
-        [int(v) for v in sizes_text.split(",")],
+        list(map(float, times_text.split(","))),
+        list(map(int, sizes_text.split(","))),
         blob,
     )
 
