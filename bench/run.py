@@ -143,8 +143,9 @@ def rss_mb(pid: int) -> float:
 
 
 class Meter:
-    """CPU used by serve, the receiver and this process (the publisher) during a case, and
-    the largest VmRSS of serve, sampled every 100 ms by a thread."""
+    """CPU used by serve, the receiver and this process (the publisher) during a case, the
+    CPU the host stole from the machine meanwhile (a busy host slows every case), and the
+    largest VmRSS of serve, sampled every 100 ms by a thread."""
 
     def __init__(self, serve_pid: int, receiver_pid: int) -> None:
         self.serve_pid, self.receiver_pid = serve_pid, receiver_pid
@@ -162,12 +163,14 @@ class Meter:
         self._stop.set()
         self._thread.join()
         wall = max(time.monotonic() - self._started, 1e-9)
-        serve, rx, bench = (b - a for a, b in zip(self._cpu0, self._cpus(), strict=True))
-        self.cores = (serve / wall, rx / wall, bench / wall)
+        used = (b - a for a, b in zip(self._cpu0, self._cpus(), strict=True))
+        serve, rx, bench, stolen = (seconds / wall for seconds in used)
+        self.cores = (serve, rx, bench, stolen)
 
-    def _cpus(self) -> tuple[float, float, float]:
+    def _cpus(self) -> tuple[float, float, float, float]:
         me = os.times()
-        return cpu_s(self.serve_pid), cpu_s(self.receiver_pid), me.user + me.system
+        stolen = machine_busy_s()[1]
+        return cpu_s(self.serve_pid), cpu_s(self.receiver_pid), me.user + me.system, stolen
 
     def _sample(self) -> None:
         while not self._stop.wait(0.1):
@@ -176,8 +179,8 @@ class Meter:
                 self.max_rss_mb = max(self.max_rss_mb, rss)
 
     def note(self) -> str:
-        serve, rx, bench = self.cores
-        return f"cores: serve {serve:.2f} rx {rx:.2f} pub {bench:.2f}"
+        serve, rx, bench, stolen = self.cores
+        return f"cores: serve {serve:.2f} rx {rx:.2f} pub {bench:.2f} (host stole {stolen:.2f})"
 
 
 # --- misthook under test -----------------------------------------------------------------
