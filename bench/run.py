@@ -7,7 +7,7 @@ client POSTing single-event messages to the same receiver in the same run; the r
 what to compare between machines, not the absolute numbers.
 
 Every case is bounded in events and time. ``--backlog 1000000`` runs the full drain case
-(the default is smaller). A whole run takes 10-25 minutes on two cores, most of it the
+(the default is smaller). A whole run takes about 10 minutes on two cores, most of it the
 PostgreSQL pairs (``--pg-rounds``; ``--no-postgres`` leaves them out).
 
     python -m bench.run [--events N] [--single-events N] [--backlog N] [--seconds S]
