@@ -1,9 +1,9 @@
 """A fast webhook receiver for the benchmarks, in its own process (never the bottleneck).
 
 A raw asyncio buffered protocol on uvloop (it reads into one buffer per connection and
-parses there) speaking just enough HTTP/1.1 keep-alive: it answers every
-POST with 200, counts messages and events, and for each message records the delay from the
-``"t":`` (publish time) of its first event to its arrival. Bodies are never copied or
+parses there) speaking just enough HTTP/1.1 keep-alive: it answers every POST with 200,
+counts messages and events, and for each message records the delay from the ``"t":``
+(publish time) of its first event to its arrival. Bodies are never copied or
 joined: the bench's events are flat objects, so a message's events are its ``{`` bytes
 minus the envelope's one, counted chunk by chunk as they arrive (a one-byte count is the
 cheapest scan there is; at 700k events/s a copy and a four-byte search per message made
@@ -40,9 +40,9 @@ class Stats:
         self.events = 0
         self.first_at = 0.0
         self.last_at = 0.0
-        # (arrival, the start of the body) of the newest messages, read only when the
-        # latencies are asked for: parsing them per message was half this receiver's CPU
-        # (and its events, for rates over part of a case)
+        # (arrival, the start of the body, events) of the newest messages: latencies are
+        # parsed from the starts only when asked for (per message, that was half this
+        # receiver's CPU); the events give rates over part of a case
         self.heads: collections.deque[tuple[float, bytes, int]] = collections.deque(maxlen=_KEPT)
 
     def add(self, first_bytes: bytes, braces: int) -> None:

@@ -68,7 +68,7 @@ def test_stats_and_reset_are_not_counted_as_messages() -> None:
     assert stats["messages"] == 1
     assert orjson.loads(transport.written[1].split(b"\r\n\r\n", 1)[1])["events"] == 2
 
-    feed_reset = receiver.Http()
-    feed_reset.connection_made(transport)  # type: ignore[arg-type]
-    feed(feed_reset, b"POST /reset HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 5)
+    second = receiver.Http()
+    second.connection_made(transport)  # type: ignore[arg-type]
+    feed(second, b"POST /reset HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 5)
     assert orjson.loads(receiver.STATS.json(full=False))["messages"] == 0
