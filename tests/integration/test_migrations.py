@@ -10,10 +10,12 @@ import asyncpg
 import pytest
 
 from misthook.store import open_store
-from misthook.store.base import COLLECTIONS, DeleteWhere, Filter, Put, Query
+from misthook.store.base import COLLECTIONS, AppendEvents, DeleteWhere, Filter, NewEvent, Put, Query
 from misthook.store.sql import latest_version, load_migrations
 
-CORE_TABLES = {"events", "streams", "schema_version"}
+CORE_TABLES = {"streams", "schema_version"}
+SQLITE_LOG = {"events"}
+POSTGRES_LOG = {"event_segments"}  # migration 7
 
 
 def sqlite_schema(path: Path) -> list[tuple[str, str, str]]:
@@ -77,7 +79,7 @@ async def test_sqlite_empty_file_reaches_current_schema(tmp_path: Path) -> None:
     path = tmp_path / "a.db"
     assert await migrate(str(path)) == latest_version("sqlite")
     tables = {name for kind, name, _ in sqlite_schema(path) if kind == "table"}
-    assert set(COLLECTIONS) | CORE_TABLES <= tables
+    assert set(COLLECTIONS) | CORE_TABLES | SQLITE_LOG <= tables
 
 
 async def test_sqlite_migrations_are_idempotent(tmp_path: Path) -> None:
@@ -105,7 +107,8 @@ async def test_postgres_empty_database_reaches_current_schema(fresh_postgres_url
     """Migrating an empty PostgreSQL database gives the current version and every table."""
     assert await migrate(fresh_postgres_url) == latest_version("postgres")
     tables = {row[0] for row in await postgres_schema(fresh_postgres_url)}
-    assert set(COLLECTIONS) | CORE_TABLES <= tables
+    assert set(COLLECTIONS) | CORE_TABLES | POSTGRES_LOG <= tables
+    assert "events" not in tables
 
 
 @pytest.mark.postgres
@@ -247,3 +250,64 @@ async def test_postgres_delivery_log_documents_become_plain_text(fresh_postgres_
         assert await store.query("deliveries", Query(sort="timestamp")) == [record]
     finally:
         await store.close()
+
+
+async def migrate_postgres_to(url: str, version: int) -> None:
+    """The schema as a misthook of that migration left it (collections come at open)."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "CREATE TABLE schema_version"
+            " (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        for number, script in load_migrations("postgres"):
+            if number <= version:
+                await conn.execute(script)
+                await conn.execute("INSERT INTO schema_version VALUES ($1, 0)", number)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_event_log_moves_into_segments(fresh_postgres_url: str) -> None:
+    """A database of migration 6 keeps a row per event: migration 7 moves its events into
+    segments with their numbers, ids, times and bodies, and numbering goes on after them,
+    so streams' cursors keep their meaning."""
+    url = fresh_postgres_url
+    await migrate_postgres_to(url, 6)
+    conn = await asyncpg.connect(url)
+    try:
+        for n in range(1, 6):
+            await conn.execute(
+                "INSERT INTO events (id, org_id, site_id, topic, timestamp, body)"
+                " VALUES ($1, 'o1', $2, 'audits', $3, $4)",
+                f"ev-{n}",
+                None if n == 3 else "s1",  # one org-level event among the site's
+                100.0 + n,
+                b'{"n":%d}' % n,
+            )
+        await conn.execute("DELETE FROM events WHERE id = 'ev-5'")  # pruned: its seq stays used
+    finally:
+        await conn.close()
+    store = open_store(url)
+    await store.open()
+    try:
+        assert await store.schema_version() == latest_version("postgres")
+        org = await store.read_events("audits", "o1", None, 1, 10)
+        assert [(e.seq, e.id, e.site_id, e.timestamp, e.body) for e in org] == [
+            (n, f"ev-{n}", None if n == 3 else "s1", 100.0 + n, b'{"n":%d}' % n) for n in (2, 3, 4)
+        ]
+        site = await store.read_events("audits", "o1", "s1", 0, 10)
+        assert [e.seq for e in site] == [1, 2, 4]
+        assert (await store.oldest_seq(), await store.max_seq()) == (1, 4)
+        appended = await store.commit([AppendEvents([event_at(200.0, "ev-6")])])
+        assert appended.event_seqs == [6]
+        assert [e.id for e in await store.read_events("audits", "o1", "s1", 4, 10)] == ["ev-6"]
+    finally:
+        await store.close()
+    tables = {row[0] for row in await postgres_schema(url)}
+    assert "events" not in tables and "event_segments" in tables
+
+
+def event_at(timestamp: float, event_id: str) -> NewEvent:
+    return NewEvent(event_id, "o1", "s1", "audits", timestamp, b'{"id":"%b"}' % event_id.encode())

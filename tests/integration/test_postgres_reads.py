@@ -15,13 +15,7 @@ import asyncpg
 import pytest
 
 from misthook.store.base import AppendEvents, NewEvent
-from misthook.store.postgres import (
-    _READ_ORG_BY_LENGTH,
-    _READ_ORG_EVENTS,
-    _READ_SITE_BY_LENGTH,
-    _READ_SITE_EVENTS,
-    PostgresStore,
-)
+from misthook.store.postgres import _READ_ORG_SEGMENTS, _READ_SITE_SEGMENTS, PostgresStore
 
 pytestmark = pytest.mark.postgres
 
@@ -33,7 +27,7 @@ TOPIC = "device-events"
 async def analyze(url: str) -> None:
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute("ANALYZE events")
+        await conn.execute("ANALYZE event_segments")
     finally:
         await conn.close()
 
@@ -62,14 +56,36 @@ async def test_reads_after_a_burst_are_ordered_index_scans(fresh_postgres_url: s
             assert await conn.fetchval("SHOW enable_bitmapscan") == "off"
             assert await conn.fetchval("SHOW enable_sort") == "off"
             for statement, args in (
-                (_READ_SITE_EVENTS, (TOPIC, SITE, ORG, 100, 1000)),
-                (_READ_ORG_EVENTS, (TOPIC, ORG, 100, 1000)),
-                (_READ_SITE_BY_LENGTH, (TOPIC, SITE, ORG, 100, 1000)),
-                (_READ_ORG_BY_LENGTH, (TOPIC, ORG, 100, 1000)),
+                (_READ_SITE_SEGMENTS, (TOPIC, SITE, ORG, 100, 3, 1000)),
+                (_READ_ORG_SEGMENTS, (TOPIC, ORG, 100, 3, 1000)),
             ):
                 rows = await conn.fetch(f"EXPLAIN (COSTS OFF) {statement}", *args)
                 plan = "\n".join(r[0] for r in rows)
-                assert "Index Scan using events_" in plan, plan
+                assert "Index Scan using event_segments_topic_" in plan, plan
                 assert "Sort" not in plan and "Bitmap" not in plan, plan
+    finally:
+        await store.close()
+
+
+async def test_events_are_kept_in_segments_and_read_whole(fresh_postgres_url: str) -> None:
+    """An append of 5,000 events is ten rows; a read answers its whole limit, from inside
+    a segment and across many one-event segments (more than a read asks for at once)."""
+    store = PostgresStore(fresh_postgres_url)
+    await store.open()
+    try:
+        burst = [NewEvent(f"ev-{n}", ORG, SITE, TOPIC, 1.0, b'{"n":%d}' % n) for n in range(5000)]
+        seqs = (await store.commit([AppendEvents(burst)])).event_seqs
+        assert seqs == list(range(1, 5001))
+        async with store._reads.acquire() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM event_segments") == 10
+        read = await store.read_events(TOPIC, ORG, SITE, 250, 1000)
+        assert [e.seq for e in read] == list(range(251, 1251))
+        assert [e.body for e in read[:2]] == [b'{"n":250}', b'{"n":251}']
+        for n in range(300):  # an append each: a segment each
+            one = NewEvent(f"one-{n}", ORG, SITE, "audits", 2.0, b'{"one":%d}' % n)
+            await store.commit([AppendEvents([one])])
+        read = await store.read_events("audits", ORG, None, 0, 280)
+        assert [e.id for e in read] == [f"one-{n}" for n in range(280)]
+        assert len(await store.read_events("audits", ORG, SITE, 5010, 1000)) == 290
     finally:
         await store.close()

@@ -66,12 +66,22 @@ from misthook.domain import retry
 from misthook.domain.retry import RetryPolicy
 from misthook.domain.topics import wire_topic
 from misthook.errors import StoreError
-from misthook.store.base import Doc, Filter, Query, SaveStream, Store, StoredEvent, Stream
+from misthook.store.base import (
+    Doc,
+    Filter,
+    Query,
+    SaveStream,
+    Store,
+    StoredEvent,
+    Stream,
+    event_body,
+)
 
 log = logging.getLogger(__name__)
 
-# Events read per round trip for a single-event stream.
-SINGLE_EVENT_READ = 512
+# Events read per round trip for a single-event stream (a PostgreSQL segment's worth,
+# see store.segments).
+SINGLE_EVENT_READ = 500
 # Longest time between heartbeats (lease renewals and fair-share updates).
 HEARTBEAT_MAX_S = 1.0
 # Bytes of the envelope around the events: {"topic":"...","events":[...]}
@@ -458,7 +468,7 @@ class Worker:
                 self._tokens,
                 webhook,
                 topic,
-                [e.body for e in events],
+                list(map(event_body, events)),
                 prepared=prepared,
             )
         self.progress.sent(attempt.outcome.ok, len(events))

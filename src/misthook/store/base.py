@@ -24,6 +24,7 @@ Implementations: ``memory`` (tests), ``sqlite`` (the embedded default),
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple, Protocol
 
@@ -150,6 +151,12 @@ class StoredEvent(NamedTuple):
     topic: str
     timestamp: float
     body: bytes
+
+
+# An event's fields by getters in C, for code that goes over thousands of events at a
+# time (a generator expression cost the reads of a worker a quarter of their CPU).
+event_seq = operator.itemgetter(StoredEvent._fields.index("seq"))
+event_body = operator.itemgetter(StoredEvent._fields.index("body"))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """The PostgreSQL store: many workers on one database (asyncpg pool, JSONB documents, or
 JSON as plain text where ``CollectionSpec.binary_json`` says so).
 
-Two details carry the delivery guarantees:
+The event log is a table of segments, each a run of appended events of one scope in
+one row (see ``segments``). Two details carry the delivery guarantees:
 
 * Appending events takes a transaction-scoped advisory lock before numbering them,
   so sequence numbers become visible in increasing order. Without it, a transaction
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,7 +30,7 @@ import asyncpg
 import orjson
 
 from misthook.errors import StoreError
-from misthook.store import sql
+from misthook.store import segments, sql
 from misthook.store.base import (
     COLLECTIONS,
     AppendEvents,
@@ -59,47 +59,39 @@ _WORKERS_CHANGED = "workers"
 _APPEND_LOCK = 0x6D69_7374_0001
 _MIGRATE_LOCK = 0x6D69_7374_0002
 
-_APPEND_EVENTS = (
-    "INSERT INTO events (seq, id, org_id, site_id, topic, timestamp, body)"
-    " SELECT nextval(pg_get_serial_sequence('events', 'seq')), u.id, u.org_id, u.site_id,"
-    " u.topic, u.timestamp, u.body"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::bytea[])"
-    " WITH ORDINALITY AS u(id, org_id, site_id, topic, timestamp, body, ord)"
-    " ORDER BY u.ord RETURNING seq"
+# Under the append lock: the numbers of the next $1 events, the last one answered.
+_RESERVE_SEQS = "SELECT setval('event_seq', nextval('event_seq') + $1 - 1)"
+_APPEND_SEGMENT = (
+    "INSERT INTO event_segments (first_seq, last_seq, org_id, site_id, topic, newest, ids,"
+    " id_sizes, bodies, body_sizes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 )
+_NEWEST_SEQ = "(SELECT last_seq FROM event_segments ORDER BY first_seq DESC LIMIT 1)"
 _OPEN_STREAM = (
     "INSERT INTO streams (webhook_id, topic, org_id, site_id, cursor)"
-    " VALUES ($1, $2, $3, $4, (SELECT coalesce(max(seq), 0) FROM events))"
+    f" VALUES ($1, $2, $3, $4, coalesce({_NEWEST_SEQ}, 0))"
     " ON CONFLICT (webhook_id, topic) DO NOTHING"
 )
-# A read answers ONE row: an array or a joined text per event field. A row per event
-# cost PostgreSQL a message of seven columns and the worker a Record each: with reads of
-# a thousand, the most of a batched delivery's CPU. Topic and org are known to the reader.
-# Ids and bodies are joined by a newline, which the reader splits in C; an id or body
-# holding a newline of its own (never one misthook serialized: compact JSON has none)
-# makes the split come out longer than the read, which is then made again with lengths
-# (``_BY_LENGTH``).
-_JOINED = (
-    "SELECT array_agg(seq), string_agg(id, E'\\n'), {sites}array_agg(timestamp),"
-    " string_agg(body, '\\x0a'::bytea) FROM ({events}) AS e"
+# The segments holding the next events after the cursor: at most {rows} of them, and of
+# those every one that starts before {limit} events are reached (the last is cut).
+_READ_SEGMENTS = (
+    "SELECT first_seq, last_seq, newest, ids, id_sizes, bodies, body_sizes, site_id FROM ("
+    " SELECT first_seq, last_seq, newest, ids, id_sizes, bodies, body_sizes, site_id,"
+    " sum(last_seq - greatest(first_seq - 1, {after})) OVER w"
+    " - (last_seq - greatest(first_seq - 1, {after})) AS before"
+    " FROM (SELECT first_seq, last_seq, newest, ids, id_sizes, bodies, body_sizes, site_id"
+    " FROM event_segments WHERE {scope} AND last_seq > {after} ORDER BY last_seq LIMIT {rows})"
+    " AS due WINDOW w AS (ORDER BY last_seq ROWS UNBOUNDED PRECEDING)"
+    ") AS counted WHERE before < {limit}"
 )
-_BY_LENGTH = (
-    "SELECT array_agg(seq), array_agg(id), {sites}array_agg(timestamp),"
-    " array_agg(length(body)), string_agg(body, ''::bytea) FROM ({events}) AS e"
+_READ_ORG_SEGMENTS = _READ_SEGMENTS.format(
+    scope="topic = $1 AND org_id = $2", after="$3", rows="$4", limit="$5"
 )
-_ORG_EVENTS = (
-    "SELECT seq, id, site_id, timestamp, body FROM events WHERE topic = $1 AND org_id = $2"
-    " AND seq > $3 ORDER BY seq LIMIT $4"
+_READ_SITE_SEGMENTS = _READ_SEGMENTS.format(
+    scope="topic = $1 AND site_id = $2 AND org_id = $3", after="$4", rows="$5", limit="$6"
 )
-# A site's events all have its site_id: not worth sending a copy of it per event.
-_SITE_EVENTS = (
-    "SELECT seq, id, timestamp, body FROM events WHERE topic = $1 AND site_id = $2"
-    " AND org_id = $3 AND seq > $4 ORDER BY seq LIMIT $5"
-)
-_READ_ORG_EVENTS = _JOINED.format(sites="array_agg(site_id), ", events=_ORG_EVENTS)
-_READ_SITE_EVENTS = _JOINED.format(sites="", events=_SITE_EVENTS)
-_READ_ORG_BY_LENGTH = _BY_LENGTH.format(sites="array_agg(site_id), ", events=_ORG_EVENTS)
-_READ_SITE_BY_LENGTH = _BY_LENGTH.format(sites="", events=_SITE_EVENTS)
+# Scopes whose segment size a store remembers (reads ask for as many segments as their
+# limit needs at that size); forgotten all at once beyond this.
+_SCOPES_SIZED = 4096
 # Reads of the event log run on connections of their own whose planner can only take
 # the ordered range scan of the stream's index that stops after `limit` rows. Statistics
 # that lag a burst of appends (a fresh table, a backlog) made it bitmap-scan and sort
@@ -121,7 +113,7 @@ _SAVE_STREAMS = (
 )
 _LEASE_STREAMS = (
     "WITH due AS (SELECT s.webhook_id, s.topic FROM streams AS s WHERE"
-    + sql.STREAM_IS_DUE.format(now="$2")
+    + sql.STREAM_IS_DUE.format(now="$2", log="event_segments", seq="last_seq")
     + " ORDER BY s.next_attempt_at LIMIT $4 FOR UPDATE OF s SKIP LOCKED)"
     " UPDATE streams AS t SET lease_owner = $1, lease_until = $2 + $3"
     " FROM due WHERE t.webhook_id = due.webhook_id AND t.topic = due.topic"
@@ -145,7 +137,7 @@ _WORKER_HEARTBEAT = (
     "WITH beat AS (" + sql.UPSERT_WORKER.format(owner="$1", until="$2") + " RETURNING 1),"
     " stale AS (DELETE FROM workers WHERE alive_until < $3 AND owner <> $1 RETURNING 1)"
     " SELECT (SELECT count(*) FROM workers WHERE alive_until >= $3 AND owner <> $1) + 1,"
-    " (" + sql.STREAMS_IN_PLAY.format(now="$3") + ")"
+    " (" + sql.STREAMS_IN_PLAY.format(now="$3", log="event_segments", seq="last_seq") + ")"
 )
 
 
@@ -181,34 +173,6 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     locks and listens on a connection of its own."""
 
 
-def _split_joined(
-    topic: str, org_id: str, site_id: str | None, row: asyncpg.Record
-) -> list[StoredEvent] | None:
-    """The events of a ``_JOINED`` answer; None if a newline inside an id or a body made
-    the split ambiguous."""
-    if site_id is None:
-        seqs, joined_ids, sites, times, bodies = row.values()
-    else:
-        seqs, joined_ids, times, bodies = row.values()
-        sites = itertools.repeat(site_id)
-    ids = joined_ids.split("\n")
-    parts = bodies.split(b"\n")
-    if not len(seqs) == len(ids) == len(parts):
-        return None
-    return sql.events_of_columns(topic, org_id, seqs, ids, sites, times, parts)
-
-
-def _split_by_length(
-    topic: str, org_id: str, site_id: str | None, row: asyncpg.Record
-) -> list[StoredEvent]:
-    if site_id is None:
-        seqs, ids, sites, times, sizes, bodies = row.values()
-    else:
-        seqs, ids, times, sizes, bodies = row.values()
-        sites = [site_id] * len(seqs)
-    return sql.unpack_events(topic, org_id, seqs, ids, sites, times, sizes, bodies)
-
-
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for json_type in ("jsonb", "json"):
         await conn.set_type_codec(
@@ -240,6 +204,8 @@ class PostgresStore:
         self._read_pool: asyncpg.Pool | None = None  # event log reads (_ORDERED_SCAN_ONLY)
         self._listener: asyncpg.Connection | None = None
         self._announced: set[str] = set()  # workers whose joining was notified
+        # Events per segment in the latest read of each scope (topic, org, site).
+        self._segment_sizes: dict[tuple[str, str, str | None], float] = {}
 
     @property
     def _db(self) -> asyncpg.Pool:
@@ -434,18 +400,11 @@ class PostgresStore:
         elif isinstance(op, AppendEvents):
             if op.events:
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
-                events = op.events
-                rows = await conn.fetch(
-                    _APPEND_EVENTS,
-                    [e.id for e in events],
-                    [e.org_id for e in events],
-                    [e.site_id for e in events],
-                    [e.topic for e in events],
-                    [float(e.timestamp) for e in events],
-                    [e.body for e in events],
-                )
-                # Numbered in input order under the lock: sorted seqs are the input's.
-                seqs.extend(sorted(row[0] for row in rows))
+                count = len(op.events)
+                last = int(await conn.fetchval(_RESERVE_SEQS, count))
+                first = last - count + 1
+                await conn.executemany(_APPEND_SEGMENT, segments.cut(op.events, first))
+                seqs.extend(range(first, last + 1))
         elif isinstance(op, CloseStreams):
             await conn.execute(
                 "DELETE FROM streams WHERE webhook_id = $1 AND NOT (topic = ANY($2::text[]))",
@@ -453,7 +412,7 @@ class PostgresStore:
                 list(op.keep_topics),
             )
         elif isinstance(op, PruneEvents):
-            await conn.execute("DELETE FROM events WHERE timestamp < $1", float(op.before))
+            await conn.execute("DELETE FROM event_segments WHERE newest < $1", float(op.before))
         else:
             raise StoreError(f"Unknown operation {op!r}.")
 
@@ -461,33 +420,50 @@ class PostgresStore:
 
     async def max_seq(self) -> int:
         with _translated():
-            return int(await self._db.fetchval("SELECT coalesce(max(seq), 0) FROM events"))
+            return int(await self._db.fetchval(f"SELECT coalesce({_NEWEST_SEQ}, 0)"))
 
     async def oldest_seq(self) -> int:
         with _translated():
-            return int(await self._db.fetchval("SELECT coalesce(min(seq), 0) FROM events"))
+            return int(
+                await self._db.fetchval(
+                    "SELECT coalesce((SELECT first_seq FROM event_segments"
+                    " ORDER BY first_seq LIMIT 1), 0)"
+                )
+            )
 
     async def read_events(
         self, topic: str, org_id: str, site_id: str | None, after_seq: int, limit: int
     ) -> list[StoredEvent]:
-        if site_id is None:
-            joined, by_length = _READ_ORG_EVENTS, _READ_ORG_BY_LENGTH
-            args: tuple[Any, ...] = (topic, org_id, after_seq, limit)
-        else:
-            joined, by_length = _READ_SITE_EVENTS, _READ_SITE_BY_LENGTH
-            args = (topic, site_id, org_id, after_seq, limit)
+        scope = (topic, org_id, site_id)
+        events: list[StoredEvent] = []
+        after = after_seq
         with _translated():
-            row = await self._reads.fetchrow(joined, *args)
-            if row is None or row[0] is None:
-                return []
-            events = _split_joined(topic, org_id, site_id, row)
-            if events is not None:
-                return events
-            # A newline inside an id or a body: the same read, with lengths.
-            row = await self._reads.fetchrow(by_length, *args)
-            if row is None or row[0] is None:  # pruned in between
-                return []
-            return _split_by_length(topic, org_id, site_id, row)
+            while len(events) < limit:
+                wanted = limit - len(events)
+                rows = segments.rows_for(wanted, self._segment_sizes.get(scope))
+                if site_id is None:
+                    statement = _READ_ORG_SEGMENTS
+                    args: tuple[Any, ...] = (topic, org_id, after, rows, wanted)
+                else:
+                    statement = _READ_SITE_SEGMENTS
+                    args = (topic, site_id, org_id, after, rows, wanted)
+                answered = [
+                    segments.ReadRow(*r.values()) for r in await self._reads.fetch(statement, *args)
+                ]
+                if not answered:
+                    break
+                self._learn_size(scope, answered)
+                events.extend(segments.events_of(topic, org_id, answered, after, wanted))
+                if len(answered) < rows:
+                    break  # the log has no more, or the limit cut the answer
+                after = events[-1].seq
+        return events
+
+    def _learn_size(self, scope: tuple[str, str, str | None], rows: list[segments.ReadRow]) -> None:
+        if len(self._segment_sizes) >= _SCOPES_SIZED:
+            self._segment_sizes.clear()
+        events = sum(r.last_seq - r.first_seq + 1 for r in rows)
+        self._segment_sizes[scope] = events / len(rows)
 
     # --- streams ---------------------------------------------------------------------
 

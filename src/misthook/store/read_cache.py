@@ -28,7 +28,7 @@ import bisect
 import collections
 from collections.abc import Sequence
 
-from misthook.store.base import StoredEvent
+from misthook.store.base import StoredEvent, event_body, event_seq
 
 Scope = tuple[str, str, str | None]  # topic, org_id, site_id (None: the org's events)
 
@@ -45,7 +45,7 @@ class _Run:
     def __init__(self, low: int, events: list[StoredEvent]) -> None:
         self.low = low
         self.events = events
-        self.seqs = [e.seq for e in events]
+        self.seqs = list(map(event_seq, events))
 
     @property
     def high(self) -> int:
@@ -82,10 +82,10 @@ class ReadCache:
         run = self._runs.get(scope)
         if run is not None and run.low <= after_seq <= run.high:
             # Overlaps or continues the run: add what lies beyond its end.
-            start = bisect.bisect_right([e.seq for e in events], run.high)
+            start = bisect.bisect_right(events, run.high, key=event_seq)
             added = list(events[start:])
             run.events.extend(added)
-            run.seqs.extend(e.seq for e in added)
+            run.seqs.extend(map(event_seq, added))
         else:
             # Elsewhere (another stream far behind or ahead): it becomes the scope's run.
             if run is not None:
@@ -104,7 +104,8 @@ class ReadCache:
 
     def _count(self, events: Sequence[StoredEvent], sign: int) -> None:
         self.events += sign * len(events)
-        self.bytes += sign * (sum(len(e.body) for e in events) + EVENT_OVERHEAD_BYTES * len(events))
+        body_bytes = sum(map(len, map(event_body, events)))
+        self.bytes += sign * (body_bytes + EVENT_OVERHEAD_BYTES * len(events))
 
     def _evict(self) -> None:
         while self._kept and (self.events > self.max_events or self.bytes > self.max_bytes):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import itertools
-import operator
 import re
 from collections.abc import Iterable, Sequence
 from itertools import repeat
@@ -34,6 +33,7 @@ from misthook.store.base import (
     Filter,
     Query,
     StoredEvent,
+    event_seq,
 )
 
 _FIELD_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
@@ -451,27 +451,29 @@ def events_of_columns(
 ) -> list[StoredEvent]:
     """Events from one column per field (as long as ``seqs``), in sequence order."""
     columns = zip(seqs, ids, repeat(org_id), sites, repeat(topic), times, bodies)
-    events = list(map(_new_event, columns))
+    events = list(map(new_event, columns))
     if seqs != sorted(seqs):  # in C: a loop over pairs cost a read 60 us per 1000 events
         # Neither database promises that an aggregate sees its subquery's order.
-        events.sort(key=_SEQ)
+        events.sort(key=event_seq)
     return events
 
 
-_new_event = functools.partial(tuple.__new__, StoredEvent)
-_SEQ = operator.itemgetter(0)
+# A StoredEvent from its fields' tuple, in C.
+new_event = functools.partial(tuple.__new__, StoredEvent)
 
 
 # A stream is due when it may try again, no live owner holds it, and an event waits
-# after its cursor. One EXISTS per stream kind, so each uses its own index.
+# after its cursor. One EXISTS per stream kind, so each uses its own index. ``log`` and
+# ``seq``: the event log's table and the column that passes the cursor (SQLite: a row
+# per event; PostgreSQL: segments, by their last event).
 STREAM_IS_DUE = """
 s.next_attempt_at <= {now} AND (s.lease_owner IS NULL OR s.lease_until < {now})
 AND CASE WHEN s.site_id IS NULL
-    THEN EXISTS (SELECT 1 FROM events AS e
-                 WHERE e.topic = s.topic AND e.org_id = s.org_id AND e.seq > s.cursor)
-    ELSE EXISTS (SELECT 1 FROM events AS e
+    THEN EXISTS (SELECT 1 FROM {log} AS e
+                 WHERE e.topic = s.topic AND e.org_id = s.org_id AND e.{seq} > s.cursor)
+    ELSE EXISTS (SELECT 1 FROM {log} AS e
                  WHERE e.topic = s.topic AND e.site_id = s.site_id AND e.org_id = s.org_id
-                   AND e.seq > s.cursor)
+                   AND e.{seq} > s.cursor)
 END
 """
 

@@ -70,7 +70,7 @@ _SAVE_STREAM = (
 _LEASE_STREAMS = (
     "UPDATE streams SET lease_owner = :owner, lease_until = :until"
     " WHERE rowid IN (SELECT s.rowid FROM streams AS s WHERE"
-    + sql.STREAM_IS_DUE.format(now=":now")
+    + sql.STREAM_IS_DUE.format(now=":now", log="events", seq="seq")
     + " ORDER BY s.next_attempt_at LIMIT :limit)"
     f" RETURNING {sql.STREAM_COLUMNS}"
 )
@@ -78,7 +78,7 @@ _LEASE_STREAMS = (
 _UPSERT_WORKER = sql.UPSERT_WORKER.format(owner=":owner", until=":until")
 _WORKER_LOAD = (
     "SELECT (SELECT count(*) FROM workers WHERE alive_until >= :now),"
-    " (" + sql.STREAMS_IN_PLAY.format(now=":now") + ")"
+    " (" + sql.STREAMS_IN_PLAY.format(now=":now", log="events", seq="seq") + ")"
 )
 
 
