@@ -11,8 +11,10 @@ and the ratio of the totals:
 - on PostgreSQL, delivery records inserted plainly (the append-only fast path) against
   upserts (the fallback when a commit meets an existing id);
 - on PostgreSQL, delivery records as plain text (migration 6) against JSON (before it);
-- on PostgreSQL, a read of a thousand events answered with ids and bodies joined by
-  newlines (the fast path) against arrays and lengths (the fallback).
+- on PostgreSQL, the event log in segments (migration 7) against a row per event (before
+  it), appending 5,000 events a commit and reading them back 1,000 at a time;
+- those reads of segments with the collector as ``misthook.gc_tuning`` sets it in the
+  delivering processes, against CPython's defaults (the rest runs with the defaults).
 
 Without the PostgreSQL server binaries only the SQLite pair runs.
 """
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import itertools
 import os
 import sys
@@ -32,17 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.run import tree_cpu_s
-from misthook import ids
+from misthook import gc_tuning, ids
 from misthook.store import open_store, postgres
 from misthook.store.base import AppendEvents, NewEvent, Put
-from misthook.store.postgres import (
-    _READ_SITE_BY_LENGTH,
-    _READ_SITE_EVENTS,
-    PostgresStore,
-    _split_by_length,
-    _split_joined,
-    create_database,
-)
+from misthook.store.postgres import PostgresStore, create_database
+from misthook.store.sql import events_of_columns
 from misthook.testing.pg_server import (
     PostgresServer,
     PostgresUnavailable,
@@ -150,38 +148,112 @@ async def records_case(
         await store.close()
 
 
-async def reads_case(url: str, events: int, variant: str, server: Callable[[], float]) -> Measured:
+# The PostgreSQL event log as it was before migration 7: a row per event, numbered by a
+# sequence, read a thousand at a time as one row of joined columns.
+_ROWS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS event_rows (seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL,"
+    " org_id TEXT NOT NULL, site_id TEXT, topic TEXT NOT NULL,"
+    " timestamp DOUBLE PRECISION NOT NULL, body BYTEA NOT NULL);"
+    " CREATE INDEX IF NOT EXISTS event_rows_topic_site_seq ON event_rows (topic, site_id, seq)"
+)
+_APPEND_ROWS = (
+    "INSERT INTO event_rows (id, org_id, site_id, topic, timestamp, body)"
+    " SELECT u.id, u.org_id, u.site_id, u.topic, u.timestamp, u.body"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::bytea[])"
+    " WITH ORDINALITY AS u(id, org_id, site_id, topic, timestamp, body, ord) ORDER BY u.ord"
+)
+_READ_ROWS = (
+    "SELECT array_agg(seq), string_agg(id, E'\\n'), array_agg(timestamp),"
+    " string_agg(body, '\\x0a'::bytea) FROM (SELECT seq, id, timestamp, body FROM event_rows"
+    " WHERE topic = $1 AND site_id = $2 AND org_id = $3 AND seq > $4 ORDER BY seq LIMIT $5) AS e"
+)
+
+
+@contextlib.contextmanager
+def collector_tuned() -> Iterator[None]:
+    """The collector as the delivering processes have it, then as it was."""
+    thresholds = gc.get_threshold()
+    gc_tuning.tune()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
+def new_events(count: int) -> list[NewEvent]:
+    fresh = ids.random_uuids(count)
+    now = time.time()
+    body = b'{"n":%d,"pad":"%b"}'
+    return [
+        NewEvent(fresh[n], ORG, SITE, TOPIC, now, body % (n, PAD.encode())) for n in range(count)
+    ]
+
+
+async def log_case(
+    url: str, events: int, variant: str, server: Callable[[], float]
+) -> tuple[Measured, Measured]:
+    """Appends, then reads, of ``events`` in a fresh database: ``segments`` through the
+    store, ``rows`` as the store did before migration 7; ``tuned``: segments, read with
+    the collector tuned."""
     store = PostgresStore(url)
     await store.open()
     try:
-        if await store.max_seq() == 0:
-            fresh = ids.random_uuids(events)
-            for start in range(0, events, 5000):
-                batch = [
-                    NewEvent(
-                        fresh[n],
-                        ORG,
-                        SITE,
-                        TOPIC,
-                        time.time(),
-                        b'{"n":%d,"pad":"%b"}' % (n, PAD.encode()),
-                    )
-                    for n in range(start, min(events, start + 5000))
-                ]
-                await store.commit([AppendEvents(batch)])
-        statement = _READ_SITE_EVENTS if variant == "joined" else _READ_SITE_BY_LENGTH
+        made = new_events(events)
 
-        async def read_all() -> int:
+        async def append_segments() -> int:
+            for start in range(0, events, 5000):
+                await store.commit([AppendEvents(made[start : start + 5000])])
+            return events
+
+        async def read_segments() -> int:
             read = 0
-            for after in range(0, events, 1000):
-                row = await store._reads.fetchrow(statement, TOPIC, SITE, ORG, after, 1000)
-                split = _split_joined if variant == "joined" else _split_by_length
-                got = split(TOPIC, ORG, SITE, row)
-                assert got is not None and len(got) == min(1000, events - after)
+            while got := await store.read_events(TOPIC, ORG, SITE, read, 1000):
                 read += len(got)
+            assert read == events
             return read
 
-        return await measured(read_all, server)
+        async def append_rows() -> int:
+            await store._db.execute(_ROWS_TABLE)
+            for start in range(0, events, 5000):
+                batch = made[start : start + 5000]
+                async with store._db.acquire() as conn, conn.transaction():
+                    await conn.execute(
+                        _APPEND_ROWS,
+                        [e.id for e in batch],
+                        [e.org_id for e in batch],
+                        [e.site_id for e in batch],
+                        [e.topic for e in batch],
+                        [e.timestamp for e in batch],
+                        [e.body for e in batch],
+                    )
+            return events
+
+        async def read_rows() -> int:
+            read = 0
+            for after in range(0, events, 1000):
+                row = await store._reads.fetchrow(_READ_ROWS, TOPIC, SITE, ORG, after, 1000)
+                seqs, joined_ids, times, bodies = row.values()
+                got = events_of_columns(
+                    TOPIC,
+                    ORG,
+                    seqs,
+                    joined_ids.split("\n"),
+                    [SITE] * len(seqs),
+                    times,
+                    bodies.split(b"\n"),
+                )
+                read += len(got)
+            assert read == events
+            return read
+
+        if variant == "tuned":
+            appended = await measured(append_segments, server)
+            with collector_tuned():
+                return appended, await measured(read_segments, server)
+        if variant == "segments":
+            return await measured(append_segments, server), await measured(read_segments, server)
+        return await measured(append_rows, server), await measured(read_rows, server)
     finally:
         await store.close()
 
@@ -265,17 +337,25 @@ async def main(argv: list[str] | None = None) -> None:
             ("plain text documents", runs["v7"]),
             ("JSON documents", runs["json"]),
         )
-        url = await pg_db()
-        reads: dict[str, list[Measured]] = {"joined": [], "lengths": []}
-        await reads_case(url, args.events, "joined", server)  # appends the events, warms up
+        appends: dict[str, list[Measured]] = {"segments": [], "rows": [], "tuned": []}
+        reads: dict[str, list[Measured]] = {"segments": [], "rows": [], "tuned": []}
         for _ in range(args.rounds):
             for kind in reads:
-                reads[kind].append(await reads_case(url, args.events, kind, server))
+                appended, read = await log_case(await pg_db(), args.events, kind, server)
+                appends[kind].append(appended)
+                reads[kind].append(read)
+        for what, runs_of in (("appends", appends), ("reads", reads)):
+            report(
+                f"PostgreSQL, event log {what}",
+                "event",
+                ("segments", runs_of["segments"]),
+                ("a row per event", runs_of["rows"]),
+            )
         report(
-            "PostgreSQL, reads of 1000 events",
+            "PostgreSQL, event log reads",
             "event",
-            ("joined ids and bodies", reads["joined"]),
-            ("arrays and lengths", reads["lengths"]),
+            ("collector tuned", reads["tuned"]),
+            ("CPython's defaults", reads["segments"]),
         )
     finally:
         pg.stop()

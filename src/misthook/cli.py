@@ -13,6 +13,7 @@ from typing import Any
 import click
 import orjson
 
+from misthook import gc_tuning
 from misthook.app import App
 from misthook.config import Config, load_config
 from misthook.errors import ConfigError
@@ -174,6 +175,7 @@ def serve(
         click.echo(f"self-signed certificate {cert} (SHA-256 {fingerprint})", err=True)
     scheme = "https" if cert else "http"
     api = create_asgi(App(cfg), workers=cfg.serve_workers)
+    gc_tuning.tune()
     click.echo(
         f"misthook serving on {scheme}://{cfg.host}:{cfg.port}/ (API docs at /api/v1/docs)",
         err=True,
@@ -201,6 +203,7 @@ def worker(database: str | None) -> None:
 
     async def go() -> None:
         app = App(cfg)
+        gc_tuning.tune()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
