@@ -93,6 +93,24 @@ def build_splunk_body(topic: str, event_bodies: Sequence[bytes]) -> bytes:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Framing:
+    """What a message adds to its events' bodies: a body of n >= 1 events is
+    ``fixed + (sum of their lengths) + n * per_event - 1`` bytes long (``per_event``
+    counts the separator after each event, and the last has none)."""
+
+    fixed: int
+    per_event: int
+
+
+def framing(webhook_type: str, topic: str) -> Framing:
+    """The framing of ``build_body`` (or, for a ``splunk`` webhook, of
+    ``build_splunk_body``) for ``topic``."""
+    if webhook_type == "splunk":
+        return Framing(0, len(build_splunk_body(topic, [b""])) + 1)
+    return Framing(len(build_body(topic, [])), 1)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class PreparedWebhook:
     """The per-webhook part of every request, worked out once (cache it per revision)."""
 

@@ -84,8 +84,6 @@ log = logging.getLogger(__name__)
 SINGLE_EVENT_READ = 500
 # Longest time between heartbeats (lease renewals and fair-share updates).
 HEARTBEAT_MAX_S = 1.0
-# Bytes of the envelope around the events: {"topic":"...","events":[...]}
-_ENVELOPE_BYTES = 32
 
 OnDisable = Callable[[str, str], Awaitable[None]]
 
@@ -353,6 +351,7 @@ class Worker:
             prepared: PreparedWebhook | None = message.prepare(webhook)
         except MessageError:
             prepared = None  # each attempt records why it could not be sent
+        frame = message.framing(prepared.type if prepared else "http-post", topic)
         buffer: collections.deque[StoredEvent] = collections.deque()
         read_after = state.cursor
         in_flight: collections.deque[asyncio.Task[_Sent]] = collections.deque()
@@ -380,7 +379,7 @@ class Worker:
                             break
                         buffer.extend(events)
                         read_after = events[-1].seq
-                    batch = self._take(buffer, single)
+                    batch = self._take(buffer, single, frame)
                     # Only the head message of a lease is a retry; the rest are first tries.
                     attempt_no, first_attempt_no = first_attempt_no, 1
                     in_flight.append(
@@ -425,20 +424,13 @@ class Worker:
         self.recorder.save(self._save_op(stream, state, release=False))
         return True
 
-    def _take(self, buffer: collections.deque[StoredEvent], single: bool) -> list[StoredEvent]:
+    def _take(
+        self, buffer: collections.deque[StoredEvent], single: bool, frame: message.Framing
+    ) -> list[StoredEvent]:
         if single:
             return [buffer.popleft()]
-        max_events = self._config.batch_max_events
-        room = self._config.batch_max_bytes - _ENVELOPE_BYTES
-        batch = [buffer.popleft()]
-        room -= len(batch[0].body)
-        while buffer and len(batch) < max_events:
-            size = len(buffer[0].body) + 1
-            if size > room:
-                break
-            room -= size
-            batch.append(buffer.popleft())
-        return batch
+        config = self._config
+        return take_batch(buffer, config.batch_max_events, config.batch_max_bytes, frame)
 
     def _slot(self, url: str) -> asyncio.Semaphore:
         try:
@@ -575,6 +567,22 @@ class Worker:
             + (f" ({outcome.error})" if outcome.error else ""),
             "timestamp": now,
         }
+
+
+def take_batch(
+    buffer: collections.deque[StoredEvent], max_events: int, max_bytes: int, frame: message.Framing
+) -> list[StoredEvent]:
+    """The next message's events, taken from ``buffer``: as many as fit ``max_events``
+    and a body of ``max_bytes`` framed by ``frame``, and the first whatever its size."""
+    batch = [buffer.popleft()]
+    room = max_bytes - frame.fixed + 1 - len(batch[0].body) - frame.per_event
+    while buffer and len(batch) < max_events:
+        size = len(buffer[0].body) + frame.per_event
+        if size > room:
+            break
+        room -= size
+        batch.append(buffer.popleft())
+    return batch
 
 
 def _span(seconds: float) -> str:
