@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from misthook.errors import StoreError
+from misthook.outage import OutageLog
 from misthook.store.base import DeleteWhere, Filter, PruneEvents, Store
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,12 @@ class Retention:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Prune every ``interval_s`` until ``stop``."""
+        outage = OutageLog(log, "pruning old events and delivery records")
         while not stop.is_set():
             try:
                 await self.prune_once()
-            except StoreError:
-                log.exception("pruning old events and delivery records failed")
+                outage.worked()
+            except StoreError as exc:
+                outage.failed(exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._interval_s)

@@ -66,6 +66,7 @@ from misthook.domain import retry
 from misthook.domain.retry import RetryPolicy
 from misthook.domain.topics import wire_topic
 from misthook.errors import StoreError
+from misthook.outage import OutageLog
 from misthook.store.base import (
     Doc,
     Filter,
@@ -152,6 +153,9 @@ class Worker:
         self._rebalancing: asyncio.Task[None] | None = None
         self._workers_alive = 1
         self.progress = Progress()
+        self._leasing = OutageLog(log, "leasing streams")
+        self._renewing = OutageLog(log, "renewing leases")
+        self._beating = OutageLog(log, "the worker heartbeat")
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -178,8 +182,9 @@ class Worker:
                 self._wakeup.clear()
                 try:
                     await self._lease_and_start()
-                except StoreError:
-                    log.exception("leasing streams failed; trying again")
+                    self._leasing.worked()
+                except StoreError as exc:
+                    self._leasing.failed(exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self._config.poll_interval_s)
                 # Let a burst of wake-ups (one per publish) become one lease query.
@@ -262,8 +267,9 @@ class Worker:
                     await self._store.renew_leases(
                         self.owner, keys, self._clock() + self._config.lease_s
                     )
-                except StoreError:
-                    log.exception("renewing %d leases failed", len(keys))
+                    self._renewing.worked()
+                except StoreError as exc:
+                    self._renewing.failed(exc)
             await self._balance()
 
     async def _report(self, stop: asyncio.Event) -> None:
@@ -279,8 +285,9 @@ class Worker:
         now = self._clock()
         try:
             load = await self._store.worker_heartbeat(self.owner, now, now + self._config.lease_s)
-        except StoreError:
-            log.exception("the worker heartbeat failed; keeping the last share")
+            self._beating.worked()
+        except StoreError as exc:
+            self._beating.failed(exc)  # the last share holds meanwhile
             return
         self._workers_alive = load.workers
         if load.workers <= 1:

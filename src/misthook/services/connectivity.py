@@ -28,7 +28,8 @@ from typing import Any
 from misthook.bus import Bus
 from misthook.config import Config
 from misthook.domain.alarm_rules import Incident
-from misthook.errors import BadRequestError, UnauthorizedError
+from misthook.errors import BadRequestError, StoreError, UnauthorizedError
+from misthook.outage import OutageLog
 from misthook.services.alarms import Alarms
 from misthook.services.device_events import DeviceEvents
 from misthook.services.devices import Devices, hash_secret, normalize_mac
@@ -368,9 +369,13 @@ class Connectivity:
         """The monitor: ``tick`` every ``monitor_interval_s`` until ``stop`` is set.
 
         A failing pass is logged and the next one tries again."""
+        outage = OutageLog(log, "the connectivity monitor's pass")
         while not stop.is_set():
             try:
                 await self.tick()
+                outage.worked()
+            except StoreError as exc:
+                outage.failed(exc)
             except Exception:
                 log.exception("monitor pass failed")
             with contextlib.suppress(TimeoutError):

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 from misthook.errors import RateLimitedError, StoreError
+from misthook.outage import OutageLog
 from misthook.store.base import Store
 
 WINDOW_S = 3600.0
@@ -68,13 +69,15 @@ class RateLimiter:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sync every ``SYNC_S`` until ``stop``, and once more then."""
+        outage = OutageLog(log, "adding API call counts to the store")
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), SYNC_S)
             try:
                 await self.sync()
-            except StoreError:
-                log.exception("adding API call counts to the store failed; trying again")
+                outage.worked()
+            except StoreError as exc:
+                outage.failed(exc)
 
     def _forget_before(self, hour: int) -> None:
         self._hour = hour
