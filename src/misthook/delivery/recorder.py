@@ -86,15 +86,14 @@ class Recorder:
             try:
                 await self._store.commit(ops)
             except StoreError as exc:
-                if puts and saves and await self._commits(list(saves.values())):
-                    # The cursor moves went through alone. The records again, alone: if
-                    # they fail once more, the database refuses one of them (none that
-                    # misthook writes should be), and they would block every commit after.
-                    if not await self._commits(list(puts)):
-                        log.error("%d delivery records refused (%s): dropped", len(puts), exc)
-                    return
-                self._keep(puts, saves, exc)
-                raise
+                if not (puts and saves and await self._commits(list(saves.values()))):
+                    self._keep(puts, saves, exc)
+                    raise
+                # The cursor moves went through alone. The records again, alone: if they
+                # fail once more, the database refuses one of them (none that misthook
+                # writes should be), and they would block every commit after them.
+                if not await self._commits(list(puts)):
+                    log.error("%d delivery records refused (%s): dropped", len(puts), exc)
             if self._failing:
                 self._failing = False
                 log.info("delivery records are written again (%d in this commit)", len(puts))
