@@ -72,3 +72,16 @@ def test_stats_and_reset_are_not_counted_as_messages() -> None:
     second.connection_made(transport)  # type: ignore[arg-type]
     feed(second, b"POST /reset HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 5)
     assert orjson.loads(receiver.STATS.json(full=False))["messages"] == 0
+
+
+@pytest.mark.parametrize("piece", [13, 4097, 50_000, 1 << 20])
+def test_counts_the_events_of_long_bodies_as_of_short_ones(piece: int) -> None:
+    # runs longer than receiver._SHORT_RUN are counted by NumPy, shorter ones by count
+    long = message(0, 1000, 1.0)
+    assert len(long) > 10 * receiver._SHORT_RUN
+    data = long + message(1000, 2, 2.0) + long
+    stats, transport = run(data, piece)
+
+    assert stats["messages"] == 3
+    assert [events for _, events in stats["timeline"]] == [1000, 2, 1000]
+    assert transport.written == [receiver._OK] * 3
