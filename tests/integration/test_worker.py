@@ -51,6 +51,8 @@ class Receiver:
     paths: list[str] = dataclasses.field(default_factory=list)
     delay_s: float = 0.0  # before each answer
     url: str = ""
+    in_flight: int = 0  # requests received and not yet answered
+    most_in_flight: int = 0
 
     async def handle(self, request: web.Request) -> web.Response:
         self.paths.append(request.path)
@@ -58,8 +60,13 @@ class Receiver:
             self.bodies.append(await request.read())
             self.requests.append(dict(request.headers))
         status = self.statuses.pop(0) if self.statuses else self.default_status
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+        finally:
+            self.in_flight -= 1
         return web.Response(status=status, text="Ok", headers=self.headers)
 
     @property
@@ -237,6 +244,30 @@ async def test_batches_respect_the_event_bound_and_keep_order(store: Store) -> N
             await until(lambda: len(rx.events) >= 420)
         assert [len(orjson.loads(b)["events"]) for b in rx.bodies[:4]] == [100, 100, 100, 50]
         assert [e["n"] for e in rx.events] == list(range(420)) and len(ids) == 420
+
+
+async def test_a_batched_stream_sends_the_next_message_only_after_an_answer(
+    store: Store,
+) -> None:
+    """The worker builds a batched stream's next message while one is in flight, but sends
+    it only once that one succeeded: one message at a time, and none after a failure
+    until the failed one went through."""
+    config = make_config(batch_max_events=100)
+    async with serving(Receiver(statuses=[500], delay_s=0.05)) as rx, sending(config) as sender:
+        hook = await add_webhook(store, rx.url)
+        await publish(Bus(store), 300)
+        async with running(Worker(store, sender, config)):
+            await until(lambda: _count(store, hook["id"], 4))
+        firsts = [orjson.loads(b)["events"][0]["n"] for b in rx.bodies]
+        assert firsts == [0, 0, 100, 200]  # the retry comes before the next message
+        assert rx.most_in_flight == 1
+        records = await deliveries(store, hook["id"])
+        assert [(r["status"], r["attempt"]) for r in records] == [
+            ("failure", 1),
+            ("success", 2),
+            ("success", 1),
+            ("success", 1),
+        ]
 
 
 async def test_single_event_per_message_sends_every_event_alone(store: Store) -> None:

@@ -22,6 +22,7 @@ and ``event_ids``. Records written before references existed are literal too.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
@@ -59,12 +60,15 @@ async def send_message(
     event_bodies: Sequence[bytes],
     *,
     prepared: PreparedWebhook | None = None,
+    sending: contextlib.AbstractAsyncContextManager[object] | None = None,
 ) -> Attempt:
     """POST one message; an oauth2 webhook answered 401 gets one fresh token and one retry.
 
     ``prepared`` is ``message.prepare(webhook)`` worked out once by the caller (the worker
-    does it once per lease). A webhook that cannot be delivered as configured
-    (``MessageError``) gives a failed attempt that sent nothing.
+    does it once per lease). ``sending`` is entered once the request is built, around
+    sending it: the worker's turn and host slot (an exception it raises sends nothing). A
+    webhook that cannot be delivered as configured (``MessageError``) gives a failed
+    attempt that sent nothing.
     """
     oauth2 = False
     bearer: str | None = None
@@ -75,15 +79,17 @@ async def send_message(
         request = prepared.request(topic, event_bodies, bearer_token=bearer)
     except MessageError as exc:
         return _undeliverable(webhook, topic, event_bodies, _why(exc, tokens, oauth2, bearer))
-    outcome = await sender.send(request)
-    if oauth2 and tokens is not None and outcome.status_code == 401:
-        tokens.invalidate(webhook, bearer)
-        try:
-            bearer = await tokens.token(webhook)
-            request = prepared.request(topic, event_bodies, bearer_token=bearer)
-        except MessageError as exc:
-            return _undeliverable(webhook, topic, event_bodies, _why(exc, tokens, oauth2, bearer))
+    async with sending or contextlib.nullcontext():
         outcome = await sender.send(request)
+        if oauth2 and tokens is not None and outcome.status_code == 401:
+            tokens.invalidate(webhook, bearer)
+            try:
+                bearer = await tokens.token(webhook)
+                request = prepared.request(topic, event_bodies, bearer_token=bearer)
+            except MessageError as exc:
+                why = _why(exc, tokens, oauth2, bearer)
+                return _undeliverable(webhook, topic, event_bodies, why)
+            outcome = await sender.send(request)
     body_format = payload_ref.SPLUNK if prepared.type == "splunk" else payload_ref.MIST
     return Attempt(request, outcome, body_format)
 

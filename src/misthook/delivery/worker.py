@@ -9,7 +9,8 @@ One loop per worker process. On a wake-up (the bus, PostgreSQL NOTIFY) or every
    per message with ``single_event_per_message``,
 3. sends them; single-event streams keep a small window of messages in flight and the
    cursor moves only past the longest acknowledged prefix, so order can only be shuffled
-   inside one window; batched streams send one message at a time, in order,
+   inside one window; batched streams send one message at a time, in order, and build
+   the next one meanwhile, which goes out when the one before it is answered,
 4. hands attempt records (the body by reference, see ``payload_ref``) and cursor moves
    to the :class:`Recorder` (bulk commits),
 5. on a failure stops, computes the next attempt time with the retry policy and gives the
@@ -49,7 +50,7 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -103,6 +104,11 @@ class _State:
 class _Sent:
     events: list[StoredEvent]
     attempt: Attempt
+
+
+class _NotSent(Exception):
+    """A batched message built while the one before it was in flight, which failed: it
+    was not sent."""
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -348,10 +354,12 @@ class Worker:
     async def _deliver(self, stream: Stream, webhook: Doc, state: _State) -> None:
         topic = wire_topic(stream.topic)
         single = bool(webhook.get("single_event_per_message"))
-        # Messages in flight at once on this stream: batched, one (in order, each waits for
-        # the answer to the one before); single-event, as configured (order may shuffle
-        # within that window unless it is 1).
-        window = self._config.single_event_in_flight if single else 1
+        # Messages in flight at once on this stream: batched, two, one sent and the next
+        # built meanwhile, sent only once the one before it is answered (strict order; a
+        # worker whose streams all wait for answers has the next messages' CPU work done,
+        # so it is not idle while its receivers answer); single-event, as configured (order
+        # may shuffle within that window unless it is 1).
+        window = self._config.single_event_in_flight if single else 2
         read_limit = SINGLE_EVENT_READ if single else self._config.batch_max_events
         slot = self._slot(str(webhook.get("url", "")))
         try:
@@ -389,18 +397,26 @@ class Worker:
                     batch = self._take(buffer, single, frame)
                     # Only the head message of a lease is a retry; the rest are first tries.
                     attempt_no, first_attempt_no = first_attempt_no, 1
+                    after = in_flight[-1] if in_flight and not single else None
                     in_flight.append(
                         asyncio.create_task(
-                            self._attempt(stream, webhook, prepared, topic, batch, attempt_no, slot)
+                            self._attempt(
+                                stream, webhook, prepared, topic, batch, attempt_no, slot, after
+                            )
                         )
                     )
                     if not buffer and reading is None:
                         reading = read_next()
                 if not in_flight:
                     return
-                sent = await in_flight.popleft()
+                task = in_flight.popleft()
                 if failed is not None:
-                    continue  # already sent; its record is written, the cursor stays
+                    # Sent (its record is written, the cursor stays), or not sent after
+                    # the failed one.
+                    await asyncio.wait((task,))
+                    _retrieve(task)
+                    continue
+                sent = await task
                 if not self._acknowledge(stream, state, sent):
                     failed = sent
             # unreachable: the loop returns
@@ -415,6 +431,7 @@ class Worker:
                     failed = done.result()
             for task in in_flight:
                 task.cancel()
+                task.add_done_callback(_retrieve)
             if reading is not None:
                 reading.cancel()
                 reading.add_done_callback(_retrieve)
@@ -460,16 +477,19 @@ class Worker:
         events: list[StoredEvent],
         attempt_no: int,
         slot: asyncio.Semaphore,
+        after: asyncio.Task[_Sent] | None = None,
     ) -> _Sent:
-        async with slot:
-            attempt = await send_message(
-                self._sender,
-                self._tokens,
-                webhook,
-                topic,
-                list(map(event_body, events)),
-                prepared=prepared,
-            )
+        """Build and send one message; ``after``: the message before it, whose success it
+        waits for before it is sent (raises ``_NotSent`` if that failed)."""
+        attempt = await send_message(
+            self._sender,
+            self._tokens,
+            webhook,
+            topic,
+            list(map(event_body, events)),
+            prepared=prepared,
+            sending=self._turn(slot, after),
+        )
         self.progress.sent(attempt.outcome.ok, len(events))
         # By reference: the body is rebuilt from the log when the record is read.
         ref = payload_ref.reference(stream, events, attempt.body_format, len(attempt.request.body))
@@ -487,6 +507,21 @@ class Worker:
             ),
         )
         return _Sent(events, attempt)
+
+    @contextlib.asynccontextmanager
+    async def _turn(
+        self, slot: asyncio.Semaphore, after: asyncio.Task[_Sent] | None
+    ) -> AsyncIterator[None]:
+        """A built message's turn to be sent: once the one before it (``after``) succeeded,
+        in a slot of its host (so a message waiting for its turn holds no slot)."""
+        if after is not None:
+            await asyncio.wait((after,))  # not `await after`: cancelling this must not end it
+            if after.cancelled() or after.exception() is not None:
+                raise _NotSent
+            if not after.result().attempt.outcome.ok:
+                raise _NotSent
+        async with slot:
+            yield
 
     async def _after_failure(
         self, stream: Stream, webhook: Doc, state: _State, failed: _Sent
