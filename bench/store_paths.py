@@ -13,6 +13,8 @@ and the ratio of the totals:
 - on PostgreSQL, delivery records as plain text (migration 6) against JSON (before it);
 - on PostgreSQL, the event log in segments (migration 7) against a row per event (before
   it), appending 5,000 events a commit and reading them back 1,000 at a time;
+- those segments with bodies compressed by misthook (migration 8) against compressed by
+  the server (before it);
 - those reads of segments with the collector as ``misthook.gc_tuning`` sets it in the
   delivering processes, against CPython's defaults (the rest runs with the defaults).
 
@@ -37,7 +39,7 @@ from typing import Any
 
 from bench.run import tree_cpu_s
 from misthook import gc_tuning, ids
-from misthook.store import open_store, postgres
+from misthook.store import open_store, postgres, segments
 from misthook.store.base import AppendEvents, NewEvent, Put
 from misthook.store.postgres import PostgresStore, create_database
 from misthook.store.sql import events_of_columns
@@ -168,6 +170,10 @@ _READ_ROWS = (
     " WHERE topic = $1 AND site_id = $2 AND org_id = $3 AND seq > $4 ORDER BY seq LIMIT $5) AS e"
 )
 
+# Segment bodies as migration 7 stored them: compressed by the server (its lz4), in line
+# where they fit.
+_SERVER_PACKED = "ALTER TABLE event_segments ALTER COLUMN bodies SET STORAGE MAIN"
+
 
 @contextlib.contextmanager
 def collector_tuned() -> Iterator[None]:
@@ -195,10 +201,12 @@ async def log_case(
 ) -> tuple[Measured, Measured]:
     """Appends, then reads, of ``events`` in a fresh database: ``segments`` through the
     store, ``rows`` as the store did before migration 7; ``tuned``: segments, read with
-    the collector tuned."""
+    the collector tuned; ``server-packed``: segments as before migration 8."""
     store = PostgresStore(url)
     await store.open()
     try:
+        if variant == "server-packed":
+            await store._db.execute(_SERVER_PACKED)
         made = new_events(events)
 
         async def append_segments() -> int:
@@ -253,6 +261,11 @@ async def log_case(
                 return appended, await measured(read_segments, server)
         if variant == "segments":
             return await measured(append_segments, server), await measured(read_segments, server)
+        if variant == "server-packed":
+            with unittest.mock.patch.object(segments, "_packed", lambda joined: (joined, False)):
+                return await measured(append_segments, server), await measured(
+                    read_segments, server
+                )
         return await measured(append_rows, server), await measured(read_rows, server)
     finally:
         await store.close()
@@ -337,20 +350,26 @@ async def main(argv: list[str] | None = None) -> None:
             ("plain text documents", runs["v7"]),
             ("JSON documents", runs["json"]),
         )
-        appends: dict[str, list[Measured]] = {"segments": [], "rows": [], "tuned": []}
-        reads: dict[str, list[Measured]] = {"segments": [], "rows": [], "tuned": []}
+        kinds = ("segments", "rows", "tuned", "server-packed")
+        appends: dict[str, list[Measured]] = {kind: [] for kind in kinds}
+        reads: dict[str, list[Measured]] = {kind: [] for kind in kinds}
         for _ in range(args.rounds):
             for kind in reads:
                 appended, read = await log_case(await pg_db(), args.events, kind, server)
                 appends[kind].append(appended)
                 reads[kind].append(read)
-        for what, runs_of in (("appends", appends), ("reads", reads)):
-            report(
-                f"PostgreSQL, event log {what}",
-                "event",
-                ("segments", runs_of["segments"]),
-                ("a row per event", runs_of["rows"]),
-            )
+        pairs = (
+            ("segments", "rows", "a row per event"),
+            ("bodies packed by misthook", "server-packed", "packed by the server"),
+        )
+        for name, other, other_name in pairs:
+            for what, runs_of in (("appends", appends), ("reads", reads)):
+                report(
+                    f"PostgreSQL, event log {what}",
+                    "event",
+                    (name, runs_of["segments"]),
+                    (other_name, runs_of[other]),
+                )
         report(
             "PostgreSQL, event log reads",
             "event",

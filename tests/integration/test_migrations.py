@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from misthook.store import open_store
-from misthook.store.base import COLLECTIONS, AppendEvents, DeleteWhere, Filter, NewEvent, Put, Query
+from misthook.store.base import (
+    COLLECTIONS,
+    AppendEvents,
+    DeleteWhere,
+    Filter,
+    NewEvent,
+    Put,
+    Query,
+    Store,
+)
 from misthook.store.sql import latest_version, load_migrations
 
 CORE_TABLES = {"streams", "schema_version"}
@@ -289,10 +300,7 @@ async def test_postgres_event_log_moves_into_segments(fresh_postgres_url: str) -
         await conn.execute("DELETE FROM events WHERE id = 'ev-5'")  # pruned: its seq stays used
     finally:
         await conn.close()
-    store = open_store(url)
-    await store.open()
-    try:
-        assert await store.schema_version() == latest_version("postgres")
+    async with migrated(url) as store:
         org = await store.read_events("audits", "o1", None, 1, 10)
         assert [(e.seq, e.id, e.site_id, e.timestamp, e.body) for e in org] == [
             (n, f"ev-{n}", None if n == 3 else "s1", 100.0 + n, b'{"n":%d}' % n) for n in (2, 3, 4)
@@ -303,10 +311,71 @@ async def test_postgres_event_log_moves_into_segments(fresh_postgres_url: str) -
         appended = await store.commit([AppendEvents([event_at(200.0, "ev-6")])])
         assert appended.event_seqs == [6]
         assert [e.id for e in await store.read_events("audits", "o1", "s1", 4, 10)] == ["ev-6"]
-    finally:
-        await store.close()
     tables = {row[0] for row in await postgres_schema(url)}
     assert "events" not in tables and "event_segments" in tables
+
+
+@pytest.mark.postgres
+async def test_postgres_segments_of_migration_7_read_beside_packed_ones(
+    fresh_postgres_url: str,
+) -> None:
+    """Segments appended before migration 8 hold their bodies as they are (compressed by
+    the server): they read as before, and segments appended after are packed by misthook
+    (an lz4 block) and stored as given."""
+    url = fresh_postgres_url
+    await migrate_postgres_to(url, 7)
+    bodies = [b'{"n":%d,"pad":"%s"}' % (n, b"x" * 200) for n in range(1, 4)]
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("SELECT setval('event_seq', 3)")
+        await conn.execute(
+            "INSERT INTO event_segments (first_seq, last_seq, org_id, site_id, topic, newest,"
+            " ids, bodies) VALUES (1, 3, 'o1', 's1', 'audits', 100.0, 'ev-1\nev-2\nev-3', $1)",
+            b"\n".join(bodies),
+        )
+    finally:
+        await conn.close()
+    async with migrated(url) as store:
+        later = [
+            NewEvent(
+                f"ev-{n}", "o1", "s1", "audits", 200.0, b'{"m":%d,"pad":"%s"}' % (n, b"y" * 200)
+            )
+            for n in (4, 5)
+        ]
+        assert (await store.commit([AppendEvents(later)])).event_seqs == [4, 5]
+        read = await store.read_events("audits", "o1", "s1", 1, 10)
+        assert [(e.seq, e.id, e.body) for e in read] == [
+            (2, "ev-2", bodies[1]),
+            (3, "ev-3", bodies[2]),
+            (4, "ev-4", later[0].body),
+            (5, "ev-5", later[1].body),
+        ]
+    conn = await asyncpg.connect(url)
+    try:
+        stored = await conn.fetch(
+            "SELECT first_seq, bodies_lz4, length(bodies) AS size FROM event_segments ORDER BY 1"
+        )
+        storage = await conn.fetchval(
+            "SELECT attstorage FROM pg_attribute"
+            " WHERE attrelid = 'event_segments'::regclass AND attname = 'bodies'"
+        )
+    finally:
+        await conn.close()
+    assert [(r["first_seq"], r["bodies_lz4"]) for r in stored] == [(1, False), (4, True)]
+    assert stored[1]["size"] < sum(len(e.body) for e in later) / 2
+    assert storage == b"e"  # external: not compressed again by the server
+
+
+@contextlib.asynccontextmanager
+async def migrated(url: str) -> AsyncIterator[Store]:
+    """The store of ``url``, opened (which migrates it to the latest version)."""
+    store = open_store(url)
+    await store.open()
+    try:
+        assert await store.schema_version() == latest_version("postgres")
+        yield store
+    finally:
+        await store.close()
 
 
 def event_at(timestamp: float, event_id: str) -> NewEvent:

@@ -34,6 +34,7 @@ def read_back(segment: Segment) -> ReadRow:
         segment.bodies,
         segment.body_sizes,
         segment.site_id,
+        segment.bodies_lz4,
     )
 
 
@@ -50,6 +51,19 @@ def test_an_append_is_cut_where_scope_or_time_changes() -> None:
     first = cut[0]
     assert first.ids == "ev-1\nev-2" and first.bodies == b'{"n":1}\n{"n":2}'
     assert first.id_sizes is None and first.body_sizes is None
+    assert not first.bodies_lz4  # lz4 does not make two short bodies shorter
+
+
+def test_bodies_are_compressed_where_lz4_makes_them_shorter() -> None:
+    alike = [
+        NewEvent(f"ev-{n}", ORG, "s1", "audits", 1.0, b'{"n":%d,"pad":"%s"}' % (n, b"x" * 100))
+        for n in range(50)
+    ]
+    [segment] = segments.cut(alike, 1)
+    joined = b"\n".join(e.body for e in alike)
+    assert segment.bodies_lz4 and len(segment.bodies) < len(joined) / 4
+    events = segments.events_of("audits", ORG, [read_back(segment)], 10, 3)
+    assert [(e.seq, e.body) for e in events] == [(n + 1, alike[n].body) for n in (10, 11, 12)]
 
 
 def test_a_segment_whose_ids_or_bodies_hold_newlines_keeps_their_lengths() -> None:
@@ -74,6 +88,11 @@ def test_a_damaged_segment_is_an_error_not_wrong_events() -> None:
     damaged = read_back(segment)._replace(bodies=b'{"n":1}')
     with pytest.raises(StoreError, match="damaged"):
         segments.events_of("audits", ORG, [damaged], 0, 10)
+    [packed] = segments.cut([new(n) for n in range(100)], 1)
+    assert packed.bodies_lz4
+    cut_short = read_back(packed)._replace(bodies=packed.bodies[:-10])
+    with pytest.raises(StoreError, match="damaged"):
+        segments.events_of("audits", ORG, [cut_short], 0, 10)
 
 
 def test_segments_are_bounded_in_events_and_in_bytes() -> None:

@@ -63,7 +63,8 @@ _MIGRATE_LOCK = 0x6D69_7374_0002
 _RESERVE_SEQS = "SELECT setval('event_seq', nextval('event_seq') + $1 - 1)"
 _APPEND_SEGMENT = (
     "INSERT INTO event_segments (first_seq, last_seq, org_id, site_id, topic, newest, ids,"
-    " id_sizes, bodies, body_sizes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    " id_sizes, bodies, body_sizes, bodies_lz4)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 )
 _NEWEST_SEQ = "(SELECT last_seq FROM event_segments ORDER BY first_seq DESC LIMIT 1)"
 _OPEN_STREAM = (
@@ -71,15 +72,19 @@ _OPEN_STREAM = (
     f" VALUES ($1, $2, $3, $4, coalesce({_NEWEST_SEQ}, 0))"
     " ON CONFLICT (webhook_id, topic) DO NOTHING"
 )
+# The columns of a segments.ReadRow, in its order.
+_READ_COLUMNS = (
+    "first_seq, last_seq, newest, ids, id_sizes, bodies, body_sizes, site_id, bodies_lz4"
+)
 # The segments holding the next events after the cursor: at most {rows} of them, and of
 # those every one that starts before {limit} events are reached (the last is cut).
 _READ_SEGMENTS = (
-    "SELECT first_seq, last_seq, newest, ids, id_sizes, bodies, body_sizes, site_id FROM ("
-    " SELECT first_seq, last_seq, newest, ids, id_sizes, bodies, body_sizes, site_id,"
+    f"SELECT {_READ_COLUMNS} FROM ("
+    f" SELECT {_READ_COLUMNS},"
     " sum(last_seq - greatest(first_seq - 1, {after})) OVER w"
     " - (last_seq - greatest(first_seq - 1, {after})) AS before"
-    " FROM (SELECT first_seq, last_seq, newest, ids, id_sizes, bodies, body_sizes, site_id"
-    " FROM event_segments WHERE {scope} AND last_seq > {after} ORDER BY last_seq LIMIT {rows})"
+    f" FROM (SELECT {_READ_COLUMNS} FROM event_segments"
+    " WHERE {scope} AND last_seq > {after} ORDER BY last_seq LIMIT {rows})"
     " AS due WINDOW w AS (ORDER BY last_seq ROWS UNBOUNDED PRECEDING)"
     ") AS counted WHERE before < {limit}"
 )
