@@ -120,7 +120,8 @@ async def test_a_read_inside_the_range_gets_the_rest_from_the_store(
 
 async def test_every_answer_is_the_stores_answer(open_store: Opener) -> None:
     """Reads from anywhere, of any length, in any order (a small cache, so ranges are
-    replaced and dropped too), while events keep coming: each answer equals the store's."""
+    started apart, merged and dropped too), while events keep coming: each answer equals
+    the store's, and the cache stays within its bound."""
     rng = random.Random(7)
     writer = await open_store()
     worker = await open_store(read_events=60)
@@ -133,6 +134,7 @@ async def test_every_answer_is_the_stores_answer(open_store: Opener) -> None:
         site = rng.choice([SITE, None])
         answer = await worker.read_events(TOPIC, ORG, site, after, limit)
         assert answer == await worker.inner.read_events(TOPIC, ORG, site, after, limit)
+        assert worker.reads.events <= 60
     assert worker.reads.hits >= 20  # the cache did answer, not only the store
 
 
@@ -146,6 +148,29 @@ async def test_reads_that_follow_on_make_one_range(open_store: Opener) -> None:
     # Across the seams of the three reads, from memory.
     assert numbers(await worker.read_events(TOPIC, ORG, SITE, seqs[1], 9)) == list(range(2, 11))
     assert reads(worker) == 3
+
+
+async def test_streams_far_apart_keep_their_own_ranges_which_merge_when_they_meet(
+    open_store: Opener,
+) -> None:
+    """Two groups of streams of one scope, far apart (as after a worker took some over):
+    each group's reads stay in memory for the streams behind it, the one read of the
+    other group does not drop them, and once the first catches up the two are one."""
+    writer, worker = await open_store(), await open_store()
+    seqs = await append(writer, *(event(n) for n in range(60)))
+    await worker.read_events(TOPIC, ORG, SITE, 0, 10)  # events 0-9
+    await worker.read_events(TOPIC, ORG, SITE, seqs[39], 10)  # 40-49, elsewhere
+    await worker.read_events(TOPIC, ORG, SITE, seqs[9], 10)  # 10-19: the first goes on
+    assert reads(worker) == 3
+    # The streams behind each group read from memory.
+    assert numbers(await worker.read_events(TOPIC, ORG, SITE, seqs[4], 15)) == list(range(5, 20))
+    assert numbers(await worker.read_events(TOPIC, ORG, SITE, seqs[41], 5)) == list(range(42, 47))
+    assert reads(worker) == 3
+    await worker.read_events(TOPIC, ORG, SITE, seqs[19], 21)  # 20-40: reaches the second
+    assert reads(worker) == 4
+    assert numbers(await worker.read_events(TOPIC, ORG, SITE, seqs[2], 47)) == list(range(3, 50))
+    assert reads(worker) == 4
+    assert worker.reads.events == 50  # the overlap is kept once
 
 
 async def test_scopes_are_kept_apart(open_store: Opener) -> None:
