@@ -60,3 +60,18 @@ def test_an_event_larger_than_a_message_goes_alone() -> None:
     assert [e.seq for e in take_batch(buffer, 100, 60, frame)] == [1]
     assert [e.seq for e in take_batch(buffer, 100, 60, frame)] == [2, 3]
     assert not buffer
+
+
+@pytest.mark.parametrize("kind", sorted(BUILDERS))
+def test_a_buffer_that_fits_exactly_goes_whole_and_a_byte_less_is_cut(kind: str) -> None:
+    """The whole buffer is taken in one step when it fits: to the byte, as the cut."""
+    topic = "audits"
+    frame = message.framing(kind, topic)
+    events = list(buffered(5, 9, 5))
+    exact = len(BUILDERS[kind](topic, [e.body for e in events]))
+    whole = collections.deque(events)
+    assert take_batch(whole, 3, exact, frame) == events and not whole
+    short = collections.deque(events)
+    assert take_batch(short, 3, exact - 1, frame) == events[:2] and list(short) == events[2:]
+    over = collections.deque(events)  # more events than a message takes
+    assert take_batch(over, 2, exact, frame) == events[:2]

@@ -616,6 +616,15 @@ def take_batch(
 ) -> list[StoredEvent]:
     """The next message's events, taken from ``buffer``: as many as fit ``max_events``
     and a body of ``max_bytes`` framed by ``frame``, and the first whatever its size."""
+    count = len(buffer)
+    if count <= max_events:
+        # The usual case (what one read brought, all of it due): the whole buffer if it
+        # fits, found by one sum in C rather than a Python step per event.
+        size = sum(map(len, map(event_body, buffer))) + count * frame.per_event
+        if size <= max_bytes - frame.fixed + 1:
+            batch = list(buffer)
+            buffer.clear()
+            return batch
     batch = [buffer.popleft()]
     room = max_bytes - frame.fixed + 1 - len(batch[0].body) - frame.per_event
     while buffer and len(batch) < max_events:
