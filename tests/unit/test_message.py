@@ -35,6 +35,17 @@ def test_body_joins_stored_events_compactly_topic_first() -> None:
     assert list(orjson.loads(body)) == ["topic", "events"]
 
 
+def test_body_of_one_or_many_events_is_the_same_envelope() -> None:
+    """Built with the envelope's ends on the first and last event: whatever the count,
+    the same bytes as the plain join, and the caller's bodies untouched."""
+    many = [b'{"n":%d}' % n for n in range(5)]
+    kept = list(many)
+    for count in range(6):
+        expected = b'{"topic":"audits","events":[' + b",".join(many[:count]) + b"]}"
+        assert build_body("audits", many[:count]) == expected
+    assert many == kept
+
+
 def test_body_escapes_the_topic_and_allows_no_events() -> None:
     """A topic is JSON-escaped; an empty batch is still valid JSON."""
     assert orjson.loads(build_body('a"b', [])) == {"topic": 'a"b', "events": []}
