@@ -516,9 +516,11 @@ class Worker:
         in a slot of its host (so a message waiting for its turn holds no slot)."""
         if after is not None:
             await asyncio.wait((after,))  # not `await after`: cancelling this must not end it
-            if after.cancelled() or after.exception() is not None:
-                raise _NotSent
-            if not after.result().attempt.outcome.ok:
+            if (
+                after.cancelled()
+                or after.exception() is not None
+                or not after.result().attempt.outcome.ok
+            ):
                 raise _NotSent
         async with slot:
             yield
@@ -616,17 +618,18 @@ def take_batch(
 ) -> list[StoredEvent]:
     """The next message's events, taken from ``buffer``: as many as fit ``max_events``
     and a body of ``max_bytes`` framed by ``frame``, and the first whatever its size."""
+    room = max_bytes - frame.fixed + 1  # for the bodies, each with its per-event framing
     count = len(buffer)
-    if count <= max_events:
-        # The usual case (what one read brought, all of it due): the whole buffer if it
-        # fits, found by one sum in C rather than a Python step per event.
-        size = sum(map(len, map(event_body, buffer))) + count * frame.per_event
-        if size <= max_bytes - frame.fixed + 1:
-            batch = list(buffer)
-            buffer.clear()
-            return batch
+    # The usual case (what one read brought, all of it due): the whole buffer if it fits,
+    # found by one sum in C rather than a Python step per event.
+    if count <= max_events and (
+        sum(map(len, map(event_body, buffer))) + count * frame.per_event <= room
+    ):
+        batch = list(buffer)
+        buffer.clear()
+        return batch
     batch = [buffer.popleft()]
-    room = max_bytes - frame.fixed + 1 - len(batch[0].body) - frame.per_event
+    room -= len(batch[0].body) + frame.per_event
     while buffer and len(batch) < max_events:
         size = len(buffer[0].body) + frame.per_event
         if size > room:
