@@ -517,6 +517,43 @@ async def test_on_postgres_a_joining_worker_gets_its_share_without_waiting_for_a
         await store.close()
 
 
+async def test_a_worker_that_runs_dry_gets_a_share_of_what_another_still_holds(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker a holds two long backlogs and b two short ones. b drains its own and runs
+    dry: it asks the others to rebalance, so a gives one of its streams back at its next
+    message boundary, not at its next heartbeat (a minute here), and b takes it."""
+    monkeypatch.setattr(worker_module, "HEARTBEAT_MAX_S", 60.0)
+    config = make_config(
+        lease_s=300.0, poll_interval_s=60.0, single_event_in_flight=1, max_in_flight_per_host=16
+    )
+    other_site = str(uuid.uuid4())
+    async with (
+        serving(Receiver(delay_s=0.05)) as slow,
+        serving(Receiver()) as fast,
+        sending(config) as sender,
+    ):
+        long = [await add_webhook(store, slow.url, single_event_per_message=True) for _ in "ab"]
+        for _ in "ab":
+            await add_webhook(store, fast.url, site_id=other_site, single_event_per_message=True)
+        bus = Bus(store)
+        await publish(bus, 60)  # 3 s for each long stream, one message at a time
+        a = Worker(store, sender, config, owner="a", max_streams=2)
+        b = Worker(store, sender, config, owner="b")
+        holders = functools.partial(_holders, store, long)
+        async with running(a):
+            await until(lambda: _holds(holders, "a", 2))
+            await bus.publish(ORG, other_site, TOPIC, [{"n": i} for i in range(5)])
+            async with running(b):
+                await until(lambda: len(fast.bodies) >= 10, timeout_s=3.0)
+                await until(lambda: _holds(holders, "b", 1), timeout_s=2.0)
+                assert (await holders()).get("a") == 1
+                await until(lambda: len(slow.bodies) >= 120, timeout_s=30.0)
+        assert sorted(orjson.loads(m)["events"][0]["n"] for m in slow.bodies) == sorted(
+            [*range(60), *range(60)]
+        )
+
+
 async def test_a_burst_of_due_streams_is_not_held_back_by_a_stale_share(store: Store) -> None:
     """Two idle workers (a share of one stream each) take a burst of ten due streams at
     once: filling the share makes a worker look at the load again, so the ten slow sends

@@ -86,6 +86,9 @@ log = logging.getLogger(__name__)
 SINGLE_EVENT_READ = 500
 # Longest time between heartbeats (lease renewals and fair-share updates).
 HEARTBEAT_MAX_S = 1.0
+# Shortest time between two asks of this worker for the others to rebalance (each makes
+# every other worker run a heartbeat query).
+REBALANCE_ASK_GAP_S = 0.25
 
 OnDisable = Callable[[str, str], Awaitable[None]]
 
@@ -157,6 +160,8 @@ class Worker:
         # Streams to give back at their next message boundary (held beyond the share).
         self._shed = 0
         self._rebalancing: asyncio.Task[None] | None = None
+        self._asking: asyncio.Task[None] | None = None
+        self._asked_at = -math.inf
         self._workers_alive = 1
         self.progress = Progress()
         self._leasing = OutageLog(log, "leasing streams")
@@ -208,8 +213,7 @@ class Worker:
             recorder_stop.set()
             self.recorder.wake()
             await asyncio.gather(recorder, return_exceptions=True)
-            if self._rebalancing is not None:
-                background.append(self._rebalancing)
+            background += [t for t in (self._rebalancing, self._asking) if t is not None]
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -262,6 +266,28 @@ class Worker:
             self._start(key, again)
         # Events may have arrived while the stream was giving its lease back.
         self.wake()
+        if not self._held():
+            self._ran_dry()
+
+    def _ran_dry(self) -> None:
+        """This worker holds no stream (its backlogs drained, their leases given back,
+        saved): another may still hold more than its share of what is left. Ask the others
+        to rebalance now, so that the rest is shared at once and not after their next
+        heartbeat (a second of one worker draining alone, at the end of a backlog)."""
+        now = self._clock()
+        if (
+            not self._running
+            or self._workers_alive <= 1
+            or now - self._asked_at < REBALANCE_ASK_GAP_S
+            or (self._asking is not None and not self._asking.done())
+        ):
+            return
+        self._asked_at = now
+        self._asking = asyncio.create_task(self._ask_rebalance(), name="ask-rebalance")
+
+    async def _ask_rebalance(self) -> None:
+        with contextlib.suppress(StoreError):  # the heartbeat rebalances all the same
+            await self._store.ask_rebalance()
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         period = min(max(self._config.lease_s / 3.0, 0.05), HEARTBEAT_MAX_S)

@@ -262,6 +262,13 @@ Op = (
 )
 
 
+def wakes_workers(ops: Sequence[Op], appended: Sequence[int]) -> bool:
+    """Whether a commit of ``ops`` that appended the events ``appended`` wakes the
+    workers: new events, or streams given back (another worker may take them now, not at
+    its next poll)."""
+    return bool(appended) or any(isinstance(op, SaveStream) and op.release for op in ops)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class WorkerLoad:
     """What a worker shares with the others: worker processes alive (itself included) and
@@ -333,6 +340,11 @@ class Store(Protocol):
 
     async def worker_gone(self, owner: str) -> None:
         """``owner`` stopped: the others need not wait for its time to run out."""
+
+    async def ask_rebalance(self) -> None:
+        """A worker ran out of streams: the other worker processes work out their share
+        now, not at their next heartbeat (one may hold more than its share of what is
+        left). A no-op where workers do not share a database across processes."""
 
     # counters shared by every process of the deployment
     async def add_counts(

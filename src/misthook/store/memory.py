@@ -36,6 +36,7 @@ from misthook.store.base import (
     StoredEvent,
     Stream,
     WorkerLoad,
+    wakes_workers,
 )
 
 Undo = Callable[[], None]
@@ -131,12 +132,14 @@ class InMemoryStore:
         self._workers: dict[str, float] = {}  # owner -> alive until
         self._counters: dict[str, tuple[int, float]] = {}  # key -> (total, expires at)
         self._listeners: list[Callable[[], None]] = []
+        self._worker_listeners: list[Callable[[], None]] = []
 
     async def open(self) -> None:
         return None
 
     async def close(self) -> None:
         self._listeners.clear()
+        self._worker_listeners.clear()
 
     async def schema_version(self) -> int:
         return 0  # no schema: the code is the schema
@@ -211,7 +214,7 @@ class InMemoryStore:
             if isinstance(exc, StoreError):
                 raise
             raise StoreError(f"Commit failed: {exc}") from exc
-        if seqs:
+        if wakes_workers(ops, seqs):
             for wake in list(self._listeners):
                 wake()
         return CommitResult(event_seqs=seqs)
@@ -400,6 +403,10 @@ class InMemoryStore:
     async def worker_gone(self, owner: str) -> None:
         self._workers.pop(owner, None)
 
+    async def ask_rebalance(self) -> None:
+        for rebalance in list(self._worker_listeners):  # the workers sharing this store
+            rebalance()
+
     async def add_counts(
         self, counts: Mapping[str, int], expires_at: float, now: float
     ) -> dict[str, int]:
@@ -413,3 +420,5 @@ class InMemoryStore:
         self, on_wake: Callable[[], None], on_workers: Callable[[], None] | None = None
     ) -> None:
         self._listeners.append(on_wake)
+        if on_workers is not None:
+            self._worker_listeners.append(on_workers)

@@ -50,10 +50,12 @@ from misthook.store.base import (
     StoredEvent,
     Stream,
     WorkerLoad,
+    wakes_workers,
 )
 
 CHANNEL = "misthook_events"
-# The NOTIFY payload that says a worker process joined or left (others rebalance now).
+# The NOTIFY payload that says a worker process joined, left or ran out of streams (the
+# others rebalance now).
 _WORKERS_CHANGED = "workers"
 # Keys of pg_advisory_xact_lock (any constant both sides agree on).
 _APPEND_LOCK = 0x6D69_7374_0001
@@ -339,9 +341,7 @@ class PostgresStore:
                     j += 1
                 await self._apply(conn, ops[i:j], seqs, inserts)
                 i = j
-            if seqs or any(isinstance(op, SaveStream) and op.release for op in ops):
-                # New events, or streams given back (another worker may take them now
-                # instead of at its next poll).
+            if wakes_workers(ops, seqs):
                 await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
         return CommitResult(event_seqs=seqs)
 
@@ -512,6 +512,10 @@ class PostgresStore:
             await self._db.execute("DELETE FROM workers WHERE owner = $1", owner)
             await self._db.execute("SELECT pg_notify($1, $2)", CHANNEL, _WORKERS_CHANGED)
         self._announced.discard(owner)
+
+    async def ask_rebalance(self) -> None:
+        with _translated():
+            await self._db.execute("SELECT pg_notify($1, $2)", CHANNEL, _WORKERS_CHANGED)
 
     async def add_counts(
         self, counts: Mapping[str, int], expires_at: float, now: float

@@ -39,6 +39,7 @@ from misthook.store.base import (
     StoredEvent,
     Stream,
     WorkerLoad,
+    wakes_workers,
 )
 
 T = TypeVar("T")
@@ -161,6 +162,7 @@ class SqliteStore:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._listeners: list[Callable[[], None]] = []
+        self._worker_listeners: list[Callable[[], None]] = []
         self._insert_rows: int | None = None
 
     # --- the one thread --------------------------------------------------------------
@@ -250,6 +252,7 @@ class SqliteStore:
             await asyncio.get_running_loop().run_in_executor(executor, conn.close)
         executor.shutdown(wait=False)
         self._listeners.clear()
+        self._worker_listeners.clear()
 
     async def schema_version(self) -> int:
         def read() -> int:
@@ -299,7 +302,7 @@ class SqliteStore:
     async def commit(self, ops: Sequence[Op]) -> CommitResult:
         ops = list(ops)
         seqs = await self._run(self._write, lambda db: self._apply_all(db, ops))
-        if seqs:
+        if wakes_workers(ops, seqs):
             for wake in list(self._listeners):
                 wake()
         return CommitResult(event_seqs=seqs)
@@ -487,6 +490,11 @@ class SqliteStore:
 
         await self._run(self._write, gone)
 
+    async def ask_rebalance(self) -> None:
+        # The workers of this process; those of others see the load at their heartbeats.
+        for rebalance in list(self._worker_listeners):
+            rebalance()
+
     async def add_counts(
         self, counts: Mapping[str, int], expires_at: float, now: float
     ) -> dict[str, int]:
@@ -505,3 +513,5 @@ class SqliteStore:
     ) -> None:
         # Another process's commits are seen by polling; this wakes this process only.
         self._listeners.append(on_wake)
+        if on_workers is not None:
+            self._worker_listeners.append(on_workers)

@@ -378,6 +378,9 @@ class TailCachedStore:
     async def worker_gone(self, owner: str) -> None:
         await self.inner.worker_gone(owner)
 
+    async def ask_rebalance(self) -> None:
+        await self.inner.ask_rebalance()
+
     async def add_counts(
         self, counts: Mapping[str, int], expires_at: float, now: float
     ) -> dict[str, int]:
