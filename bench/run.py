@@ -35,6 +35,7 @@ import aiohttp
 import asyncpg
 import orjson
 
+from bench import contention
 from misthook.store.postgres import CHANNEL
 from misthook.testing.client import ApiClient
 from misthook.testing.pg_server import PostgresServer, PostgresUnavailable, find_bin_dir
@@ -532,17 +533,18 @@ def case_postgres(
     steady one, between the arrival of the first and the ninth tenth of the events
     (``steady_rates``; the notes also give first to last arrival), and the notes give the
     CPU each part used and the machine as a whole (kernel included): two workers can
-    reach at most (cores) / (the machine's busy cores in the one-worker run) times one,
-    at the same cost per event, since the receiver and PostgreSQL share the same cores."""
+    reach at most ``_ceiling`` times one, since the receiver and PostgreSQL share the
+    same cores."""
     pg = PostgresServer().start()
     kind = "single-event" if single else "batched"
-    ran: list[tuple[Row, Row, float]] = []  # one worker, two, the bound
+    ran: list[tuple[Row, Row, float]] = []  # one worker, two, the ceiling
     quiet: list[tuple[Row, Row, float]] = []
     try:
         for _ in range(rounds + _EXTRA_PAIRS):
-            one, bound, stolen_one = _pg_drain(rx, workdir, pg, per_hook, single, 1, kind)
+            slower = contention.slowdown()
+            one, busy, stolen_one = _pg_drain(rx, workdir, pg, per_hook, single, 1, kind)
             two, _, stolen_two = _pg_drain(rx, workdir, pg, per_hook, single, 2, kind)
-            ran.append((one, two, bound))
+            ran.append((one, two, _ceiling(one, busy, slower)))
             if max(stolen_one, stolen_two) <= _QUIET_STEAL:
                 quiet.append(ran[-1])
             else:
@@ -559,8 +561,8 @@ def case_postgres(
     last.target = f">= 1.6x one worker (means of {len(counted)})"
     last.passed = last.ratio >= 1.6 and bool(quiet)
     pairs = ", ".join(f"{t.events_per_s / o.events_per_s:.2f}" for o, t, _ in counted)
-    bound = sum(b for _, _, b in counted) / len(counted)
-    last.notes.append(f"counted pairs {pairs}; mean bound {bound:.2f}x")
+    ceiling = sum(c for _, _, c in counted) / len(counted)
+    last.notes.append(f"counted pairs {pairs}; mean ceiling {ceiling:.2f}x")
     if not quiet:
         last.notes.append("every pair had CPU stolen: no result")
     return [row for one, two, _ in ran for row in (one, two)]
@@ -574,10 +576,9 @@ def _pg_drain(
     single: bool,
     workers: int,
     kind: str,
-) -> tuple[Row, float, float]:
-    """One drain of a fresh database's backlog by ``workers`` worker processes; the most
-    two workers could do beside it, in times this rate (``case_postgres``); and the cores
-    the host stole meanwhile."""
+) -> tuple[Row, tuple[float, float], float]:
+    """One drain of a fresh database's backlog by ``workers`` worker processes; the cores
+    its workers and the whole machine were busy; and the cores the host stole meanwhile."""
     database = pg.new_database("bench")
     try:
         return _drained(rx, workdir, database, pg.pid, per_hook, single, workers, kind)
@@ -596,7 +597,7 @@ def _drained(
     single: bool,
     workers: int,
     kind: str,
-) -> tuple[Row, float, float]:
+) -> tuple[Row, tuple[float, float], float]:
     with misthook(workdir, database, "--no-workers") as mh:
         for _ in range(10):
             mh.webhook(rx.url, single_event_per_message=single)
@@ -636,11 +637,22 @@ def _drained(
         f"cores: workers {used[0]:.2f} rx {used[1]:.2f} postgres {used[2]:.2f}"
         f" serve+bench {used[3]:.2f} machine {used[4]:.2f} (stolen {used[5]:.2f})"
     )
+    return row, (used[0], used[4]), used[5]
+
+
+def _ceiling(one: Row, busy: tuple[float, float], slower: float) -> float:
+    """The most two workers can deliver, in times one worker's rate, given the cores one
+    worker and the whole machine were busy in its drain, and how much slower each of two
+    busy processes runs (``contention``): the same work per event, the worker's part of
+    it ``slower`` times as costly, on all the cores."""
     cores = os.cpu_count() or 1
-    bound = cores / max(used[4], 1e-9)
-    if workers == 1:
-        row.notes.append(f"bound for two on {cores} cores: {bound:.2f}x")
-    return row, bound, used[5]
+    workers, machine = busy
+    ceiling = cores / max(machine - workers + workers * slower, 1e-9)
+    one.notes.append(
+        f"ceiling for two on {cores} cores: {cores / max(machine, 1e-9):.2f}x,"
+        f" {ceiling:.2f}x as two busy processes run {slower:.2f}x the CPU of one here"
+    )
+    return ceiling
 
 
 # The bench's own lease on a drain's streams until all its workers are up. A worker
