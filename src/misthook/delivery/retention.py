@@ -8,13 +8,11 @@ worker logs that and ``DeliveryService.stream_status`` reports it (``behind_rete
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 
-from misthook.errors import StoreError
-from misthook.outage import OutageLog
+from misthook import periodic
 from misthook.store.base import DeleteWhere, Filter, PruneEvents, Store
 
 log = logging.getLogger(__name__)
@@ -52,12 +50,6 @@ class Retention:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Prune every ``interval_s`` until ``stop``."""
-        outage = OutageLog(log, "pruning old events and delivery records")
-        while not stop.is_set():
-            try:
-                await self.prune_once()
-                outage.worked()
-            except StoreError as exc:
-                outage.failed(exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._interval_s)
+        await periodic.every(
+            self._interval_s, stop, self.prune_once, log, "pruning old events and delivery records"
+        )

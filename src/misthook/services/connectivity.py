@@ -18,18 +18,17 @@ sees (rogue APs, a bad cable, a radio-management change).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from misthook import periodic
 from misthook.bus import Bus
 from misthook.config import Config
 from misthook.domain.alarm_rules import Incident
-from misthook.errors import BadRequestError, StoreError, UnauthorizedError
-from misthook.outage import OutageLog
+from misthook.errors import BadRequestError, UnauthorizedError
 from misthook.services.alarms import Alarms
 from misthook.services.device_events import DeviceEvents
 from misthook.services.devices import Devices, hash_secret, normalize_mac
@@ -369,14 +368,6 @@ class Connectivity:
         """The monitor: ``tick`` every ``monitor_interval_s`` until ``stop`` is set.
 
         A failing pass is logged and the next one tries again."""
-        outage = OutageLog(log, "the connectivity monitor's pass")
-        while not stop.is_set():
-            try:
-                await self.tick()
-                outage.worked()
-            except StoreError as exc:
-                outage.failed(exc)
-            except Exception:
-                log.exception("monitor pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._config.monitor_interval_s)
+        await periodic.every(
+            self._config.monitor_interval_s, stop, self.tick, log, "the connectivity monitor's pass"
+        )

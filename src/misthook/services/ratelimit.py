@@ -11,14 +11,13 @@ syncs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
 from collections.abc import Callable
 
+from misthook import periodic
 from misthook.errors import RateLimitedError, StoreError
-from misthook.outage import OutageLog
 from misthook.store.base import Store
 
 WINDOW_S = 3600.0
@@ -69,15 +68,9 @@ class RateLimiter:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sync every ``SYNC_S`` until ``stop``, and once more then."""
-        outage = OutageLog(log, "adding API call counts to the store")
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), SYNC_S)
-            try:
-                await self.sync()
-                outage.worked()
-            except StoreError as exc:
-                outage.failed(exc)
+        await periodic.every(
+            SYNC_S, stop, self.sync, log, "adding API call counts to the store", wait_first=True
+        )
 
     def _forget_before(self, hour: int) -> None:
         self._hour = hour
