@@ -14,6 +14,7 @@ from misthook.config import load_config
 from misthook.domain.privileges import Actor
 from misthook.errors import BadRequestError, UnauthorizedError
 from misthook.services.bootstrap import initialize
+from misthook.services.location import GEOMETRY_TTL_S, Location
 from misthook.store.base import Query
 from tests.schema import WEBHOOK_OF_TOPIC, assert_valid
 
@@ -537,3 +538,39 @@ async def test_device_lists_page_and_filter(world: World) -> None:
         world.root, world.org_id, {"model": SW1["model"]}
     )
     assert total == 1 and rows[0]["mac"] == SW1["mac"]
+
+
+async def test_a_zone_made_through_another_process_is_seen_within_the_cache_age(
+    world: World,
+) -> None:
+    """Two API processes on one database: a zone created through one is used by the
+    other's ingest once that one's cached geometry is older than GEOMETRY_TTL_S."""
+    mine, other = (
+        world.app.location,
+        Location(world.app.store, world.app.bus, world.app.audit, world.clock),
+    )
+    floor = await mine.create(world.root, world.site_id, "maps", {"name": "F1", "ppm": 1})
+    walker = {
+        "positions": [
+            {"kind": "wifi", "mac": "aabbcc000002", "map_id": floor["id"], "x": 50, "y": 50}
+        ]
+    }
+    await other.ingest(world.root, world.site_id, walker)  # caches the site: no zones yet
+    square = [{"x": 0, "y": 0}, {"x": 100, "y": 0}, {"x": 100, "y": 100}, {"x": 0, "y": 100}]
+    hall = await mine.create(
+        world.root,
+        world.site_id,
+        "zones",
+        {"name": "Hall", "map_id": floor["id"], "vertices": square},
+    )
+    world.clock.now += GEOMETRY_TTL_S / 2
+    await other.ingest(world.root, world.site_id, walker)
+    assert await world.events("zone") == []  # its cache is still young
+    world.clock.now += GEOMETRY_TTL_S / 2
+    await other.ingest(world.root, world.site_id, walker)
+    (entered,) = await world.events("zone")
+    assert (entered["type"], entered["trigger"], entered["zone_id"]) == (
+        "wifi",
+        "enter",
+        hall["id"],
+    )

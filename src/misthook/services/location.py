@@ -5,9 +5,12 @@
 A zone is a polygon on a map (``vertices`` in map pixels) with an optional
 ``occupancy_limit``. Positions arrive in batches, in meters; the map's ``ppm`` (pixels per
 meter, default 1) places them on the zones. One batch is one commit: the zones of a site
-are cached in memory (dropped on any map or zone change), and so are the zones each client
-is in and the open client sessions, so publishing does no database round trip per position.
-That memory is per process: after a restart a client inside a zone enters it again.
+are cached in memory, and so are the zones each client is in and the open client sessions,
+so publishing does no database round trip per position. A change of maps or zones drops
+the cache of its process at once, and that of every other process (API processes beside
+one another on PostgreSQL) within ``GEOMETRY_TTL_S``, the age at which a cache is read
+again. The zones a client is in are per process: after a restart a client inside a zone
+enters it again, and a site's positions belong in one process (route them by site).
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ KIND_TOPIC = {
 MAP_FIELDS = ("name", "type", "width", "height", "ppm", "orientation", "url")
 ZONE_FIELDS = ("name", "map_id", "vertices", "occupancy_limit")
 BATCH_MAX = 10_000
+# Seconds a site's cached maps and zones are used before they are read again: how long a
+# change made through another process can go unseen by this one.
+GEOMETRY_TTL_S = 5.0
 _ASSET_EXTRA = (
     "ibeacon_uuid",
     "ibeacon_major",
@@ -55,6 +61,7 @@ class SiteGeometry:
     ppm: dict[str, float]
     zones: dict[str, list[tuple[str, geometry.Polygon]]]
     zone_docs: dict[str, Doc]
+    read_at: float  # by the service's clock
 
 
 def _text(body: Mapping[str, Any], name: str, *, required: bool) -> str | None:
@@ -208,8 +215,9 @@ class Location:
 
     async def _site_geometry(self, site_id: str) -> SiteGeometry:
         cached = self._geometry.get(site_id)
-        if cached is not None:
+        if cached is not None and 0 <= self._clock() - cached.read_at < GEOMETRY_TTL_S:
             return cached
+        read_at = self._clock()  # before the reads: a change during them is read next time
         maps = await self._store.query("maps", Query(where(site_id=site_id)))
         zones = await self._store.query("zones", Query(where(site_id=site_id)))
         by_map: dict[str, list[tuple[str, geometry.Polygon]]] = {m["id"]: [] for m in maps}
@@ -222,6 +230,7 @@ class Location:
             ppm={m["id"]: float(m.get("ppm") or 1.0) for m in maps},
             zones=by_map,
             zone_docs={z["id"]: z for z in zones},
+            read_at=read_at,
         )
         self._geometry[site_id] = built
         return built
