@@ -15,6 +15,7 @@ from misthook.app import App
 
 # Route modules under misthook.api.routes, each with a `router`.
 ROUTE_MODULES = (
+    "health",
     "self",
     "orgs",
     "tokens",
