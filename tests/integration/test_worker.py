@@ -549,6 +549,8 @@ async def test_a_worker_that_runs_dry_gets_a_share_of_what_another_still_holds(
                 await until(lambda: _holds(holders, "b", 1), timeout_s=2.0)
                 assert (await holders()).get("a") == 1
                 await until(lambda: len(slow.bodies) >= 120, timeout_s=30.0)
+                # ... and the last answers are in (a stop before them sends those again).
+                await until(lambda: _recorded(store, 120 + 10), timeout_s=5.0)
         assert sorted(orjson.loads(m)["events"][0]["n"] for m in slow.bodies) == sorted(
             [*range(60), *range(60)]
         )
