@@ -67,6 +67,8 @@ class Config:
     lease_s: float = 30.0
     # polling interval when no wake-up arrives (PostgreSQL NOTIFY or in-process)
     poll_interval_s: float = 1.0
+    # a stopping worker waits this long for the answers to messages in flight (0: none)
+    stop_grace_s: float = 5.0
     # a delivering process logs what it delivered this often, while it delivers (0: never)
     progress_interval_s: float = 10.0
     # messages in flight at once on one single_event_per_message stream (1: strictly in order)
@@ -124,7 +126,7 @@ class Config:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"MISTHOOK_{name.upper()} must be positive.")
         caches = ("tail_cache_events", "tail_cache_bytes", "read_cache_events", "read_cache_bytes")
-        for name in caches:
+        for name in (*caches, "stop_grace_s"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"MISTHOOK_{name.upper()} must be 0 (off) or more.")
         if not self.retry_schedule_s:

@@ -556,6 +556,30 @@ async def test_a_worker_that_runs_dry_gets_a_share_of_what_another_still_holds(
         )
 
 
+@pytest.mark.parametrize("grace_s", [5.0, 0.0])
+async def test_a_stopping_worker_waits_for_the_answers_in_flight_and_sends_nothing_new(
+    store: Store, grace_s: float
+) -> None:
+    """Stopped while a message waits for its answer and the next is built: with a grace,
+    the answer comes in and moves the cursor, the next message is not sent, and a worker
+    started later sends it; with none, the message in flight is cut off and sent again."""
+    config = make_config(stop_grace_s=grace_s, batch_max_events=10)
+    async with serving(Receiver(delay_s=0.5)) as rx, sending(config) as sender:
+        await add_webhook(store, rx.url)
+        await publish(Bus(store), 20)  # two messages: one sent, the next built meanwhile
+        stop = asyncio.Event()
+        first = asyncio.create_task(Worker(store, sender, config, owner="a").run(stop))
+        await until(lambda: len(rx.bodies) >= 1)  # in flight: answered in 0.5 s
+        await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.wait_for(first, 10)
+        assert len(rx.bodies) == 1  # nothing new was sent while stopping
+        async with running(Worker(store, sender, config, owner="b")):
+            await until(lambda: len(rx.bodies) >= 2)
+        again = [e["n"] for e in orjson.loads(rx.bodies[1])["events"]]
+        assert again == (list(range(10, 20)) if grace_s else list(range(10)))
+
+
 async def test_a_burst_of_due_streams_is_not_held_back_by_a_stale_share(store: Store) -> None:
     """Two idle workers (a share of one stream each) take a burst of ten due streams at
     once: filling the share makes a worker look at the load again, so the ten slow sends

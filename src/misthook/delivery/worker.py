@@ -110,8 +110,8 @@ class _Sent:
 
 
 class _NotSent(Exception):
-    """A batched message built while the one before it was in flight, which failed: it
-    was not sent."""
+    """A message built while others were in flight and not sent: the batched one before
+    it failed, or the worker began to stop before its turn came."""
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -202,6 +202,10 @@ class Worker:
                 await asyncio.sleep(0.001)
         finally:
             self._running = False
+            if self._active and self._config.stop_grace_s > 0:
+                # Streams send nothing new once stopping: let the messages in flight be
+                # answered, so that a restart does not send them again; then cancel.
+                await asyncio.wait(list(self._active.values()), timeout=self._config.stop_grace_s)
             for task in list(self._active.values()):
                 task.cancel()
             await asyncio.gather(*self._active.values(), return_exceptions=True)
@@ -409,6 +413,7 @@ class Worker:
             )
 
         shed = False  # give the lease back to another worker once what is in flight is done
+        unsent = False  # a message was not sent as the worker stops: no cursor move past it
         try:
             while True:
                 shed = shed or self._take_shed()
@@ -436,20 +441,24 @@ class Worker:
                 if not in_flight:
                     return
                 task = in_flight.popleft()
-                if failed is not None:
+                if failed is not None or unsent:
                     # Sent (its record is written, the cursor stays), or not sent after
-                    # the failed one.
+                    # the failed or unsent one.
                     await asyncio.wait((task,))
                     _retrieve(task)
                     continue
-                sent = await task
+                try:
+                    sent = await task
+                except _NotSent:
+                    unsent = True  # the worker is stopping; the messages after wait too
+                    continue
                 if not self._acknowledge(stream, state, sent):
                     failed = sent
             # unreachable: the loop returns
         finally:
             # Messages already answered still move the cursor, even when this task is being
             # stopped while it waits for a read: a graceful stop must not send them again.
-            while failed is None and in_flight and in_flight[0].done():
+            while failed is None and not unsent and in_flight and in_flight[0].done():
                 done = in_flight.popleft()
                 if done.cancelled() or done.exception() is not None:
                     break
@@ -539,7 +548,9 @@ class Worker:
         self, slot: asyncio.Semaphore, after: asyncio.Task[_Sent] | None
     ) -> AsyncIterator[None]:
         """A built message's turn to be sent: once the one before it (``after``) succeeded,
-        in a slot of its host (so a message waiting for its turn holds no slot)."""
+        in a slot of its host (so a message waiting for its turn holds no slot), and only
+        while the worker is not stopping (what it has in flight is answered, nothing new is
+        sent)."""
         if after is not None:
             await asyncio.wait((after,))  # not `await after`: cancelling this must not end it
             if (
@@ -549,6 +560,8 @@ class Worker:
             ):
                 raise _NotSent
         async with slot:
+            if not self._running:
+                raise _NotSent
             yield
 
     async def _after_failure(
