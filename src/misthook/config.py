@@ -67,7 +67,8 @@ class Config:
     lease_s: float = 30.0
     # polling interval when no wake-up arrives (PostgreSQL NOTIFY or in-process)
     poll_interval_s: float = 1.0
-    # a stopping worker waits this long for the answers to messages in flight (0: none)
+    # a stopping worker waits this long for the answers to messages in flight (0: none; at most
+    # half of MISTHOOK_LEASE_S)
     stop_grace_s: float = 5.0
     # a delivering process logs what it delivered this often, while it delivers (0: never)
     progress_interval_s: float = 10.0

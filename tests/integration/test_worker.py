@@ -580,6 +580,24 @@ async def test_a_stopping_worker_waits_for_the_answers_in_flight_and_sends_nothi
         assert again == (list(range(10, 20)) if grace_s else list(range(10)))
 
 
+async def test_a_stop_waits_for_answers_at_most_half_a_lease(store: Store) -> None:
+    """A message to a black hole is cut off after half a lease (here 0.5 s, the grace
+    asked for being 5 s): the heartbeat no longer renews the lease while stopping."""
+    config = make_config(stop_grace_s=5.0, lease_s=1.0)
+    async with black_hole() as dead_url, sending(config) as sender:
+        await add_webhook(store, dead_url)
+        await publish(Bus(store), 1)
+        stop = asyncio.Event()
+        worker = Worker(store, sender, config, owner="a")
+        task = asyncio.create_task(worker.run(stop))
+        await asyncio.sleep(0.5)  # leased and sent: in flight, never to be answered
+        began = time.monotonic()
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        took = time.monotonic() - began
+    assert 0.4 < took < 2.0, f"the stop took {took:.2f} s"
+
+
 async def test_a_burst_of_due_streams_is_not_held_back_by_a_stale_share(store: Store) -> None:
     """Two idle workers (a share of one stream each) take a burst of ten due streams at
     once: filling the share makes a worker look at the load again, so the ten slow sends

@@ -202,10 +202,12 @@ class Worker:
                 await asyncio.sleep(0.001)
         finally:
             self._running = False
-            if self._active and self._config.stop_grace_s > 0:
-                # Streams send nothing new once stopping: let the messages in flight be
-                # answered, so that a restart does not send them again; then cancel.
-                await asyncio.wait(list(self._active.values()), timeout=self._config.stop_grace_s)
+            # Streams send nothing new once stopping: let the messages in flight be
+            # answered, so that a restart does not send them again; then cancel. Within
+            # half a lease: the heartbeat has stopped renewing them.
+            grace_s = min(self._config.stop_grace_s, self._config.lease_s / 2)
+            if self._active and grace_s > 0:
+                await asyncio.wait(list(self._active.values()), timeout=grace_s)
             for task in list(self._active.values()):
                 task.cancel()
             await asyncio.gather(*self._active.values(), return_exceptions=True)
