@@ -172,3 +172,35 @@ def test_parked_messages_are_recovered(served: Served) -> None:
             f"{base}/events/search?status=failure&" + urllib.parse.urlencode({"start": "-1h"})
         ).json()
         assert failures["total"] == 3
+
+
+def test_a_sigterm_waits_for_the_answer_in_flight_so_a_restart_sends_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    """`misthook serve` stopped by SIGTERM while its message waits 1 s for an answer
+    exits after the answer; started again, it sends only what came after."""
+    database = str(tmp_path / "misthook.db")
+    env = {"MISTHOOK_EGRESS_ALLOW": "127.0.0.0/8"}
+    ids = init_database(database, env)
+
+    def slow(n: int) -> tuple[int, dict[str, str]]:
+        time.sleep(1.0)
+        return 200, {}
+
+    with Receiver(slow) as rx:
+        server = ServerProcess(database, tmp_path, env=env).start()
+        try:
+            s = Served(server, ids)
+            create_webhook(s, rx.url)
+            publish(s, [{"n": 0}])
+            assert rx.wait_for(lambda r: len(marks_in(r)) >= 1)
+        finally:
+            server.stop()  # SIGTERM, the answer still 1 s away
+        server = ServerProcess(database, tmp_path, env=env).start()
+        try:
+            publish(Served(server, ids), [{"n": 1}])
+            assert rx.wait_for(lambda r: len(marks_in(r)) >= 2)
+            time.sleep(0.5)  # room for a second sending of 0, were it coming
+        finally:
+            server.stop()
+        assert marks_in(rx.requests) == [0, 1]
