@@ -36,8 +36,8 @@ from misthook.store.base import (
     StoredEvent,
     Stream,
     WorkerLoad,
-    wakes_workers,
 )
+from misthook.store.wakeups import InProcessWakeups
 
 Undo = Callable[[], None]
 
@@ -131,15 +131,13 @@ class InMemoryStore:
         self._streams: dict[tuple[str, str], Stream] = {}
         self._workers: dict[str, float] = {}  # owner -> alive until
         self._counters: dict[str, tuple[int, float]] = {}  # key -> (total, expires at)
-        self._listeners: list[Callable[[], None]] = []
-        self._worker_listeners: list[Callable[[], None]] = []
+        self._wakeups = InProcessWakeups()
 
     async def open(self) -> None:
         return None
 
     async def close(self) -> None:
-        self._listeners.clear()
-        self._worker_listeners.clear()
+        self._wakeups.clear()
 
     async def schema_version(self) -> int:
         return 0  # no schema: the code is the schema
@@ -214,9 +212,7 @@ class InMemoryStore:
             if isinstance(exc, StoreError):
                 raise
             raise StoreError(f"Commit failed: {exc}") from exc
-        if wakes_workers(ops, seqs):
-            for wake in list(self._listeners):
-                wake()
+        self._wakeups.committed(ops, seqs)
         return CommitResult(event_seqs=seqs)
 
     def _apply(self, op: Op, undo: list[Undo], seqs: list[int]) -> None:
@@ -404,8 +400,7 @@ class InMemoryStore:
         self._workers.pop(owner, None)
 
     async def ask_rebalance(self) -> None:
-        for rebalance in list(self._worker_listeners):  # the workers sharing this store
-            rebalance()
+        self._wakeups.rebalance()  # the workers sharing this store
 
     async def add_counts(
         self, counts: Mapping[str, int], expires_at: float, now: float
@@ -419,6 +414,4 @@ class InMemoryStore:
     async def listen(
         self, on_wake: Callable[[], None], on_workers: Callable[[], None] | None = None
     ) -> None:
-        self._listeners.append(on_wake)
-        if on_workers is not None:
-            self._worker_listeners.append(on_workers)
+        self._wakeups.listen(on_wake, on_workers)

@@ -502,7 +502,7 @@ class PostgresStore:
             if owner not in self._announced:
                 # A worker that joins says so: the others shrink their share now rather
                 # than at their next heartbeat, and it gets its streams a second sooner.
-                await self._db.execute("SELECT pg_notify($1, $2)", CHANNEL, _WORKERS_CHANGED)
+                await self.ask_rebalance()
                 self._announced.add(owner)
         assert row is not None
         return WorkerLoad(int(row[0]), int(row[1]))
@@ -510,10 +510,11 @@ class PostgresStore:
     async def worker_gone(self, owner: str) -> None:
         with _translated():
             await self._db.execute("DELETE FROM workers WHERE owner = $1", owner)
-            await self._db.execute("SELECT pg_notify($1, $2)", CHANNEL, _WORKERS_CHANGED)
+        await self.ask_rebalance()
         self._announced.discard(owner)
 
     async def ask_rebalance(self) -> None:
+        """NOTIFY the workers (those of this process too): they work out their share now."""
         with _translated():
             await self._db.execute("SELECT pg_notify($1, $2)", CHANNEL, _WORKERS_CHANGED)
 

@@ -39,8 +39,8 @@ from misthook.store.base import (
     StoredEvent,
     Stream,
     WorkerLoad,
-    wakes_workers,
 )
+from misthook.store.wakeups import InProcessWakeups
 
 T = TypeVar("T")
 
@@ -161,8 +161,7 @@ class SqliteStore:
         self.busy_timeout_s = busy_timeout_s
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
-        self._listeners: list[Callable[[], None]] = []
-        self._worker_listeners: list[Callable[[], None]] = []
+        self._wakeups = InProcessWakeups()
         self._insert_rows: int | None = None
 
     # --- the one thread --------------------------------------------------------------
@@ -251,8 +250,7 @@ class SqliteStore:
             conn, self._conn = self._conn, None
             await asyncio.get_running_loop().run_in_executor(executor, conn.close)
         executor.shutdown(wait=False)
-        self._listeners.clear()
-        self._worker_listeners.clear()
+        self._wakeups.clear()
 
     async def schema_version(self) -> int:
         def read() -> int:
@@ -302,9 +300,7 @@ class SqliteStore:
     async def commit(self, ops: Sequence[Op]) -> CommitResult:
         ops = list(ops)
         seqs = await self._run(self._write, lambda db: self._apply_all(db, ops))
-        if wakes_workers(ops, seqs):
-            for wake in list(self._listeners):
-                wake()
+        self._wakeups.committed(ops, seqs)
         return CommitResult(event_seqs=seqs)
 
     def _apply_all(self, db: sqlite3.Connection, ops: list[Op]) -> list[int]:
@@ -492,8 +488,7 @@ class SqliteStore:
 
     async def ask_rebalance(self) -> None:
         # The workers of this process; those of others see the load at their heartbeats.
-        for rebalance in list(self._worker_listeners):
-            rebalance()
+        self._wakeups.rebalance()
 
     async def add_counts(
         self, counts: Mapping[str, int], expires_at: float, now: float
@@ -512,6 +507,4 @@ class SqliteStore:
         self, on_wake: Callable[[], None], on_workers: Callable[[], None] | None = None
     ) -> None:
         # Another process's commits are seen by polling; this wakes this process only.
-        self._listeners.append(on_wake)
-        if on_workers is not None:
-            self._worker_listeners.append(on_workers)
+        self._wakeups.listen(on_wake, on_workers)
